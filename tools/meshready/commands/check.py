@@ -1,0 +1,70 @@
+"""`meshready check`: the main job. Render every target once, run every check stage on
+the rendered objects, and print a one-screen summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from meshready.commands.common import add_render_flags, print_render_failures, render_selected
+from meshready.config import RepoConfig
+from meshready.errors import EXIT_FINDINGS, EXIT_OK
+from meshready.render import RenderResult
+
+
+@dataclass
+class StageReport:
+    """What one check stage found across all rendered targets."""
+
+    name: str
+    failures: int = 0  # problems that fail the job
+    lines: list[str] = field(default_factory=list)  # one line per problem, printed in full
+    per_target: dict[str, str] = field(default_factory=dict)  # target -> short status cell
+    summary: str = ""
+
+
+# A stage takes the successful render results and the repo config. Validation and
+# analysis register here, so the main job runs everything that exists.
+Stage = Callable[[list[RenderResult], RepoConfig], StageReport]
+STAGES: list[Stage] = []
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check", help="the main job: render every target and run every check on it",
+        description=__doc__,
+    )
+    add_render_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    config, _, results = render_selected(args)
+    failed_renders = print_render_failures(results)
+    rendered = [r for r in results if r.ok]
+    reports = [stage(rendered, config) for stage in STAGES]
+    for report in reports:
+        for line in report.lines:
+            print(line)
+
+    names = [r.name for r in reports]
+    width = max(len(r.target) for r in results)
+    print()
+    print(f"{'target':<{width}}  {'objects':>7}  {'render':<8}" + "".join(f"  {n:<14}" for n in names))
+    for result in results:
+        cells = "".join(f"  {rep.per_target.get(result.target, '-'):<14}" for rep in reports)
+        status = "ok" if result.ok else "FAILED"
+        print(f"{result.target:<{width}}  {len(result.objects):>7}  {status:<8}{cells}")
+    objects = sum(len(r.objects) for r in rendered)
+    failures = failed_renders + sum(r.failures for r in reports)
+    stage_summaries = "".join(f", {r.name}: {r.summary}" for r in reports)
+    print(
+        f"\n{len(results)} targets ({len(rendered)} rendered, {failed_renders} failed), "
+        f"{objects} objects{stage_summaries}; {time.perf_counter() - started:.1f}s"
+    )
+    print("result: " + ("FAILED" if failures else "OK"), file=sys.stderr)
+    return EXIT_FINDINGS if failures else EXIT_OK
