@@ -57,3 +57,14 @@ def test(session: nox.Session) -> None:
     """pytest over the tooling and the apps."""
     install_tooling(session, "test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark under bench/ (bench_*.py); each prints its figures."""
+    install_tooling(session, "test", "bench")
+    scripts = sorted(ROOT.glob("bench/bench_*.py"))
+    if not scripts:
+        session.error("no benchmarks under bench/")
+    for script in scripts:
+        session.run("python", str(script.relative_to(ROOT)), *session.posargs)
