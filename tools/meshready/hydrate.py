@@ -37,8 +37,12 @@ def hydrated_files(result: RenderResult) -> dict[str, str]:
         obj = rendered.obj
         meta = obj.get("metadata") or {}
         identities.append(
-            (str(obj.get("kind", "Unknown")), _group(str(obj.get("apiVersion", ""))),
-             meta.get("namespace"), str(meta.get("name", "unnamed")))
+            (
+                str(obj.get("kind", "Unknown")),
+                _group(str(obj.get("apiVersion", ""))),
+                meta.get("namespace"),
+                str(meta.get("name", "unnamed")),
+            )
         )
     # The group is added only to kinds that occur in more than one group (Gateway, say).
     groups_per_kind = Counter(kind for kind, _ in {(k, g) for k, g, _, _ in identities})
@@ -63,7 +67,11 @@ class Drift:
 def _committed(out_dir: Path) -> dict[str, Path]:
     if not out_dir.is_dir():
         return {}
-    return {p.name: p for p in sorted(out_dir.iterdir()) if p.is_file() and p.suffix in (".yaml", ".yml")}
+    return {
+        p.name: p
+        for p in sorted(out_dir.iterdir())
+        if p.is_file() and p.suffix in (".yaml", ".yml")
+    }
 
 
 def check(out_dir: Path, files: dict[str, str]) -> Drift:

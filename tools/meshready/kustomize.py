@@ -29,7 +29,8 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class Kustomize:
-    command: tuple[str, ...]  # the argv prefix that takes a directory: (kustomize, build) or (kubectl, kustomize)
+    # The argv prefix that takes a directory: (kustomize, build) or (kubectl, kustomize).
+    command: tuple[str, ...]
     version: str
 
     def describe(self) -> str:

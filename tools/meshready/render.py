@@ -91,12 +91,17 @@ def discover_targets(root: Path, target_roots: Iterable[str]) -> list[str]:
 
 
 def target_path(root: Path, given: str) -> str:
-    """Normalise a user-given target to a repository-relative path; ValueError if outside."""
+    """A user-given target as a repository-relative path, or resolved and absolute if it
+    lies outside the repository (render_target then reports it as a failed target)."""
     resolved = (Path.cwd() / given).resolve()
     try:
         return resolved.relative_to(root.resolve()).as_posix() or "."
     except ValueError:
-        raise ValueError(f"{given}: target is outside the repository {root}") from None
+        return resolved.as_posix()
+
+
+def _inside(root: Path, directory: Path) -> bool:
+    return directory.resolve().is_relative_to(root.resolve())
 
 
 def _origin_relative_to_root(origin: dict[str, Any], wrapper: Path, root: Path) -> dict[str, Any]:
@@ -136,7 +141,9 @@ def render_target(root: Path, target: str, kustomize: kz.Kustomize, timeout: flo
     started = time.perf_counter()
     result = RenderResult(target=target)
     directory = root / target
-    if not directory.is_dir():
+    if not _inside(root, directory):
+        result.error = f"target is outside the repository {root}"
+    elif not directory.is_dir():
         result.error = "directory does not exist"
     elif find_kustomization(directory) is None:
         result.error = "no kustomization.yaml in this directory"

@@ -34,7 +34,8 @@ STAGES: list[Stage] = []
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "check", help="the main job: render every target and run every check on it",
+        "check",
+        help="the main job: render every target and run every check on it",
         description=__doc__,
     )
     add_render_flags(parser)
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     names = [r.name for r in reports]
     width = max(len(r.target) for r in results)
     print()
-    print(f"{'target':<{width}}  {'objects':>7}  {'render':<8}" + "".join(f"  {n:<14}" for n in names))
+    print(
+        f"{'target':<{width}}  {'objects':>7}  {'render':<8}" + "".join(f"  {n:<14}" for n in names)
+    )
     for result in results:
         cells = "".join(f"  {rep.per_target.get(result.target, '-'):<14}" for rep in reports)
         status = "ok" if result.ok else "FAILED"

@@ -14,21 +14,24 @@ from meshready.errors import MeshreadyError
 
 def add_render_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "targets", nargs="*", metavar="TARGET",
+        "targets",
+        nargs="*",
+        metavar="TARGET",
         help="kustomization directories to render (default: every target under the configured roots)",
     )
-    parser.add_argument("--include-bases", action="store_true", help="render base/ kustomizations too")
+    parser.add_argument(
+        "--include-bases", action="store_true", help="render base/ kustomizations too"
+    )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="per-target build timeout")
     parser.add_argument("-j", "--jobs", type=int, metavar="N", help="targets built in parallel")
-    parser.add_argument("--repo", type=Path, metavar="DIR", help="repository root (default: found from cwd)")
+    parser.add_argument(
+        "--repo", type=Path, metavar="DIR", help="repository root (default: found from cwd)"
+    )
 
 
 def select_targets(config: RepoConfig, given: list[str], include_bases: bool = False) -> list[str]:
     if given:
-        try:
-            return [render.target_path(config.root, t) for t in given]
-        except ValueError as err:
-            raise MeshreadyError(str(err)) from None
+        return [render.target_path(config.root, t) for t in given]
     roots = [*config.target_roots, *(["base"] if include_bases else [])]
     targets = render.discover_targets(config.root, roots)
     if not targets:
@@ -43,9 +46,11 @@ def render_selected(
 ) -> tuple[RepoConfig, kz.Kustomize, list[render.RenderResult]]:
     """Find kustomize and render the chosen targets; print the kustomize in use."""
     config = config or load_config(args.repo)
+    chosen = (
+        targets if targets is not None else select_targets(config, args.targets, args.include_bases)
+    )
     kustomize = kz.find_kustomize()
     print(f"using {kustomize.describe()}", file=sys.stderr)
-    chosen = targets if targets is not None else select_targets(config, args.targets, args.include_bases)
     results = render.render_targets(
         config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs
     )

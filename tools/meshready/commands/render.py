@@ -20,30 +20,42 @@ PATH, or kubectl kustomize, in that order). Without --print, --out, --hydrate or
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "render", help="render kustomization targets", description=DESCRIPTION,
+        "render",
+        help="render kustomization targets",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_render_flags(parser)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--print", action="store_true", help="print the rendered YAML stream to stdout")
     mode.add_argument(
-        "--out", type=Path, metavar="DIR",
+        "--print", action="store_true", help="print the rendered YAML stream to stdout"
+    )
+    mode.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
         help="write one file per object to DIR (DIR/<target> when several targets are rendered)",
     )
     mode.add_argument(
-        "--hydrate", action="store_true",
+        "--hydrate",
+        action="store_true",
         help="write every target listed in [tool.meshready.hydrate] to its configured directory",
     )
     parser.add_argument(
-        "--check", action="store_true",
+        "--check",
+        action="store_true",
         help="compare committed hydrated output (--out DIR, or the configured directories) "
         "with a fresh render instead of writing; exit 1 on stale, missing or extra files",
     )
     parser.set_defaults(run=run)
 
 
-def _destinations(args: argparse.Namespace, config_root: Path, hydrate_map: dict[str, str],
-                  results: list[RenderResult]) -> dict[str, Path]:
+def _destinations(
+    args: argparse.Namespace,
+    config_root: Path,
+    hydrate_map: dict[str, str],
+    results: list[RenderResult],
+) -> dict[str, Path]:
     if args.out is not None:
         if len(results) == 1:
             return {results[0].target: args.out}
@@ -61,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.repo)
     hydrate_map = config.hydrate if hydrating else {}
     if hydrating and not hydrate_map:
-        raise MeshreadyError("no [tool.meshready.hydrate] table in pyproject.toml: nothing to hydrate")
+        raise MeshreadyError(
+            "no [tool.meshready.hydrate] table in pyproject.toml: nothing to hydrate"
+        )
     _, _, results = render_selected(args, config, sorted(hydrate_map) if hydrating else None)
     failed = print_render_failures(results)
 
@@ -84,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         files = hydrate.hydrated_files(result)
         if args.check:
             drift = hydrate.check(out_dir, files)
-            for label, names in (("stale", drift.stale), ("missing", drift.missing), ("extra", drift.extra)):
+            for label, names in (
+                ("stale", drift.stale),
+                ("missing", drift.missing),
+                ("extra", drift.extra),
+            ):
                 for name in names:
                     print(f"{shown}/{name}: {label} (rendered from {result.target})")
             if drift.clean:
@@ -100,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
                 f"({len(report.written)} written, {len(report.removed)} removed)"
             )
     if drifted:
-        print("hydrated output is out of date: run `nox -s render` and commit the result",
-              file=sys.stderr)
+        print(
+            "hydrated output is out of date: run `nox -s render` and commit the result",
+            file=sys.stderr,
+        )
     return EXIT_FINDINGS if failed or drifted else EXIT_OK
 
 
