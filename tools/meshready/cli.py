@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from meshready import __version__
-from meshready.commands import check, render
+from meshready.commands import check, diff, render
 from meshready.errors import MeshreadyError
 
 # Each module registers its subcommand with `register(subparsers)` and sets `run`.
-COMMANDS = (check, render)
+COMMANDS = (check, render, diff)
 
 EPILOG = """\
 exit codes:
