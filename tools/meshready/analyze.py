@@ -1,0 +1,458 @@
+"""The analysis engine: index a rendered target, run the rule catalog, locate and filter findings.
+
+Cross-object rules need to know which Services select which workloads. A Service is
+indexed under (namespace, one label pair of its selector); a workload looks up the
+buckets of its own pod label pairs and checks each candidate's whole selector. Each
+Service sits in one bucket, so the work is linear in the number of objects (plus the
+matches found), not objects squared.
+
+Configuration ([tool.meshready] in pyproject.toml):
+
+    production_targets = ["overlays/prod"]      # replicas/PDB rules; Namespace must be declared
+    analyze_fail_on = "error"                   # threshold of `meshready check`
+    [tool.meshready.rules."*"]                  # every target
+    severity = { MR203 = "info" }
+    [tool.meshready.rules."overlays/dev"]       # one target (merged over "*")
+    disable = ["MR215"]
+    severity = { MR209 = "info" }
+    require_digest = true                       # MR212 on
+    require_namespace = true                    # MR113 for undeclared namespaces
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshready.config import RepoConfig
+from meshready.errors import MeshreadyError
+from meshready.render import RenderedObject, RenderResult
+from meshready.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
+from meshready.rules import suppression as supp
+from meshready.rules.model import (
+    POD_TEMPLATE_PATHS,
+    WORKLOAD_KINDS,
+    Context,
+    K8sObject,
+    Service,
+    TargetSettings,
+    Workload,
+    as_dict,
+    get,
+    label_selector_matches,
+    labels_match,
+    string_map,
+)
+from meshready.rules.model import Path as FieldPath
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class TargetRules:
+    disabled: frozenset[str] = frozenset()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    settings: TargetSettings = field(default_factory=TargetSettings)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    production_targets: frozenset[str] = frozenset()
+    per_target: dict[str, dict[str, Any]] = field(default_factory=dict)  # "*" or target -> table
+    fail_on: Severity = Severity.ERROR
+
+    def for_target(self, target: str) -> TargetRules:
+        merged: dict[str, Any] = {"disable": [], "severity": {}}
+        for key in ("*", target):
+            table = self.per_target.get(key, {})
+            merged["disable"] = [*merged["disable"], *table.get("disable", [])]
+            merged["severity"] = {**merged["severity"], **table.get("severity", {})}
+            for flag in ("require_digest", "require_namespace"):
+                if flag in table:
+                    merged[flag] = table[flag]
+        return TargetRules(
+            disabled=frozenset(_rule_id(r, "disable") for r in merged["disable"]),
+            severity={
+                _rule_id(r, "severity"): Severity.parse(s) for r, s in merged["severity"].items()
+            },
+            settings=TargetSettings(
+                production=target in self.production_targets,
+                require_digest=bool(merged.get("require_digest", False)),
+                require_namespace=bool(merged.get("require_namespace", False)),
+            ),
+        )
+
+
+def _rule_id(name: str, where: str) -> str:
+    found = by_id_or_name(str(name))
+    if found is None:
+        raise MeshreadyError(f"[tool.meshready.rules] {where}: unknown rule {name!r}")
+    return found.id
+
+
+_TARGET_KEYS = {"disable", "severity", "require_digest", "require_namespace"}
+
+
+def analysis_config(config: RepoConfig) -> AnalysisConfig:
+    """Read and check the analysis keys of [tool.meshready]; bad values are usage errors."""
+    raw = config.raw
+    try:
+        production = raw.get("production_targets", [])
+        if not isinstance(production, list):
+            raise ValueError("production_targets must be a list of target paths")
+        tables = raw.get("rules", {})
+        if not isinstance(tables, dict):
+            raise ValueError("[tool.meshready.rules] must be a table of targets")
+        per_target: dict[str, dict[str, Any]] = {}
+        for target, table in tables.items():
+            if not isinstance(table, dict):
+                raise ValueError(f'rules."{target}" must be a table')
+            unknown = set(table) - _TARGET_KEYS
+            if unknown:
+                raise ValueError(f'rules."{target}": unknown key(s) {", ".join(sorted(unknown))}')
+            if not isinstance(table.get("disable", []), list):
+                raise ValueError(f'rules."{target}".disable must be a list of rule IDs')
+            if not isinstance(table.get("severity", {}), dict):
+                raise ValueError(f'rules."{target}".severity must be a table RULE = "severity"')
+            per_target[str(target).strip("/")] = table
+        analysis = AnalysisConfig(
+            production_targets=frozenset(str(t).strip("/") for t in production),
+            per_target=per_target,
+            fail_on=Severity.parse(raw.get("analyze_fail_on", "error")),
+        )
+        for target in per_target:  # fail on bad rule names now, not on the first matching target
+            analysis.for_target(target)
+        return analysis
+    except ValueError as err:
+        raise MeshreadyError(f"pyproject.toml [tool.meshready]: {err}") from None
+
+
+# ---------------------------------------------------------------- indexing
+
+
+def _identity(rendered: RenderedObject, index: int) -> dict[str, Any]:
+    obj = rendered.obj
+    meta = as_dict(obj.get("metadata"))
+    return {
+        "obj": obj,
+        "kind": str(obj.get("kind", "")),
+        "name": str(meta.get("name", "")),
+        "namespace": str(meta.get("namespace", "") or ""),
+        "source_path": rendered.source_path,
+        "index": index,
+    }
+
+
+def build_context(
+    result: RenderResult, settings: TargetSettings
+) -> tuple[Context, list[K8sObject]]:
+    """Classify a target's objects and compute the Service/PDB/SA/HPA indexes."""
+    ctx = Context(target=result.target, settings=settings)
+    everything: list[K8sObject] = []
+    pdbs: list[K8sObject] = []
+    for index, rendered in enumerate(result.objects):
+        ident = _identity(rendered, index)
+        kind = ident["kind"]
+        if kind in WORKLOAD_KINDS:
+            item: K8sObject = Workload(**ident, template_path=POD_TEMPLATE_PATHS[kind])
+            ctx.workloads.append(item)  # type: ignore[arg-type]
+        elif kind == "Service":
+            item = Service(**ident)
+            ctx.services.append(item)  # type: ignore[arg-type]
+        else:
+            item = K8sObject(**ident)
+            if kind == "Namespace":
+                ctx.namespaces[item.name] = item
+            elif kind == "PodDisruptionBudget":
+                pdbs.append(item)
+            elif kind == "ServiceAccount":
+                ctx.service_accounts[(item.namespace, item.name)] = item
+            elif kind == "HorizontalPodAutoscaler":
+                ref = as_dict(get(item.obj, ("spec", "scaleTargetRef")))
+                key = (item.namespace, str(ref.get("kind", "")), str(ref.get("name", "")))
+                ctx.autoscalers[key] = item
+        everything.append(item)
+
+    # Services and PDBs by (namespace, one label pair their selector requires).
+    service_index: dict[tuple[str, str, str], list[Service]] = defaultdict(list)
+    for service in ctx.services:
+        selector = service.selector
+        if selector:
+            key, value = min(selector.items())
+            service_index[(service.namespace, key, value)].append(service)
+    pdb_index: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
+    pdb_scan: dict[str, list[K8sObject]] = defaultdict(list)  # matchExpressions-only selectors
+    for pdb in pdbs:
+        match_labels = string_map(get(pdb.obj, ("spec", "selector", "matchLabels")))
+        if match_labels:
+            key, value = min(match_labels.items())
+            pdb_index[(pdb.namespace, key, value)].append(pdb)
+        else:
+            pdb_scan[pdb.namespace].append(pdb)
+
+    for workload in ctx.workloads:
+        labels = workload.pod_labels
+        namespace = workload.namespace
+        matched: list[Service] = []
+        matched_pdbs: list[K8sObject] = []
+        for key, value in labels.items():
+            for service in service_index.get((namespace, key, value), ()):
+                if labels_match(service.selector, labels):
+                    matched.append(service)
+                    ctx.workloads_of.setdefault(id(service), []).append(workload)
+            for pdb in pdb_index.get((namespace, key, value), ()):
+                if label_selector_matches(get(pdb.obj, ("spec", "selector")), labels):
+                    matched_pdbs.append(pdb)
+        for pdb in pdb_scan.get(namespace, ()):
+            selector = get(pdb.obj, ("spec", "selector"))
+            # An empty PDB selector (policy/v1) selects every pod of the namespace.
+            if selector is None or label_selector_matches(selector, labels):
+                matched_pdbs.append(pdb)
+        ctx.services_of[id(workload)] = sorted(matched, key=lambda s: s.index)
+        ctx.pdbs_of[id(workload)] = matched_pdbs
+    return ctx, everything
+
+
+# ---------------------------------------------------------------- findings
+
+
+@dataclass
+class Finding:
+    rule: Rule
+    severity: Severity
+    target: str
+    kind: str
+    namespace: str
+    name: str
+    message: str
+    path: FieldPath = ()
+    file: str | None = None
+    line: int | None = None
+    suppressed: str | None = None  # why it is suppressed, if it is
+    order: tuple[int, ...] = ()
+
+    @property
+    def object(self) -> str:
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id,
+            "name": self.rule.name,
+            "severity": self.severity.label,
+            "target": self.target,
+            "object": self.object,
+            "kind": self.kind,
+            "namespace": self.namespace or None,
+            "objectName": self.name,
+            "file": self.file,
+            "line": self.line,
+            "message": self.message,
+            "suppressed": self.suppressed,
+        }
+
+
+@dataclass
+class AnalysisReport:
+    targets: list[str]
+    findings: list[Finding]  # active (not suppressed), in target/object order
+    suppressed: list[Finding]
+    fail_on: Severity = Severity.ERROR
+    objects: int = 0
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity >= self.fail_on]
+
+    def counts(self) -> dict[Severity, int]:
+        counts = dict.fromkeys(Severity, 0)
+        for finding in self.findings:
+            counts[finding.severity] += 1
+        return counts
+
+
+# ---------------------------------------------------------------- source locations
+
+
+class Locator:
+    """Maps (rendered object, field path) to a line of its source file; files are loaded once."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._files: dict[str, Any] = {}
+
+    def _documents(self, relative: str) -> list[Any]:
+        if relative not in self._files:
+            try:
+                self._files[relative] = load_documents(self.root / relative)
+            except (OSError, ValueError):
+                self._files[relative] = []
+        return self._files[relative]
+
+    def locate(self, item: K8sObject, path: FieldPath) -> int | None:
+        if not item.source_path:
+            return None
+        documents = self._documents(item.source_path)
+        document = _matching_document(documents, item.kind, item.name)
+        if document is None:
+            return None
+        for depth in range(len(path), -1, -1):
+            line = _line_of(document, path[:depth])
+            if line is not None:
+                return line
+        return None
+
+
+def _line_of(document: Any, path: FieldPath) -> int | None:
+    try:
+        line = document.line_of(tuple(path))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return line if isinstance(line, int) else None
+
+
+def _matching_document(documents: list[Any], kind: str, name: str) -> Any:
+    """The source document of a rendered object: same kind and name, or a name kustomize
+    extended with namePrefix/nameSuffix, or else the first document of that kind."""
+    same_kind = [d for d in documents if isinstance(d.data, dict) and d.data.get("kind") == kind]
+    names = [(d, str(get(d.data, ("metadata", "name"), ""))) for d in same_kind]
+    for document, source_name in names:
+        if source_name == name:
+            return document
+    for document, source_name in names:
+        if source_name and source_name in name:
+            return document
+    return same_kind[0] if same_kind else None
+
+
+def load_documents(path: Path) -> list[Any]:
+    try:
+        from meshready.loader import load_file
+    except ImportError:  # TEMPORARY until the shared loader lands
+        return _compose_documents(path)
+    return list(load_file(path))
+
+
+@dataclass
+class _Doc:
+    data: Any
+    node: Any
+
+    def line_of(self, path: FieldPath) -> int | None:
+        import yaml
+
+        node = self.node
+        for key in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == key), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+                node = node.value[key] if key < len(node.value) else None
+            else:
+                node = None
+            if node is None:
+                return None
+        return node.start_mark.line + 1
+
+
+def _compose_documents(path: Path) -> list[Any]:
+    import yaml
+
+    text = path.read_text()
+    nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
+    datas = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    return [_Doc(d, n) for d, n in zip(datas, nodes, strict=False) if n is not None]
+
+
+# ---------------------------------------------------------------- running
+
+
+def _subjects(rule: Rule, ctx: Context) -> Sequence[K8sObject]:
+    if rule.scope is Scope.WORKLOAD:
+        return ctx.workloads
+    if rule.scope is Scope.SERVICE:
+        return ctx.services
+    return ()
+
+
+def analyze_target(
+    result: RenderResult, analysis: AnalysisConfig, locator: Locator | None
+) -> tuple[list[Finding], list[Finding], int]:
+    """(active findings, suppressed findings, object count) of one rendered target."""
+    target_rules = analysis.for_target(result.target)
+    ctx, everything = build_context(result, target_rules.settings)
+    raw: list[tuple[Rule, K8sObject, Hit]] = []
+    for rule in CATALOG.values():
+        if rule.check is None:
+            continue
+        for subject in _subjects(rule, ctx):
+            for hit in rule.check(subject, ctx):
+                raw.append((rule, subject, hit))
+
+    # Suppression annotations, parsed once per object that carries one.
+    suppressions: dict[int, supp.Suppression] = {}
+    for item in everything:
+        value = item.annotations.get(supp.ANNOTATION)
+        if value is None:
+            continue
+        parsed = supp.parse(value)
+        suppressions[id(item)] = parsed
+        where = ("metadata", "annotations", supp.ANNOTATION)
+        for clause in parsed.missing_reason:
+            raw.append((supp.MISSING_REASON, item, Hit(where, repr(clause))))
+        for name in parsed.unknown:
+            raw.append((supp.UNKNOWN_RULE, item, Hit(where, name)))
+
+    active: list[Finding] = []
+    suppressed: list[Finding] = []
+    for rule, item, hit in raw:
+        finding = Finding(
+            rule=rule,
+            severity=target_rules.severity.get(rule.id, rule.severity),
+            target=result.target,
+            kind=item.kind,
+            namespace=item.namespace,
+            name=item.name,
+            message=rule.format(hit),
+            path=hit.path,
+            file=item.source_path,
+            order=(item.index, int(rule.id[2:])),
+        )
+        if rule.id in target_rules.disabled:
+            finding.suppressed = f"disabled for {result.target} in pyproject.toml"
+        elif rule.id in (reasons := suppressions.get(id(item), supp.Suppression()).rules):
+            finding.suppressed = reasons[rule.id]
+        if locator is not None:
+            finding.line = locator.locate(item, hit.path)
+        (suppressed if finding.suppressed else active).append(finding)
+    active.sort(key=lambda f: f.order)
+    suppressed.sort(key=lambda f: f.order)
+    return active, suppressed, len(everything)
+
+
+def analyze(
+    results: Iterable[RenderResult],
+    analysis: AnalysisConfig,
+    root: Path | None = None,
+    fail_on: Severity | None = None,
+) -> AnalysisReport:
+    """Analyse every successfully rendered target; `root` enables source line lookup."""
+    locator = Locator(root) if root is not None else None
+    report = AnalysisReport(
+        targets=[], findings=[], suppressed=[], fail_on=fail_on or analysis.fail_on
+    )
+    for result in results:
+        if not result.ok:
+            continue
+        active, suppressed, count = analyze_target(result, analysis, locator)
+        report.targets.append(result.target)
+        report.findings.extend(active)
+        report.suppressed.extend(suppressed)
+        report.objects += count
+    return report

@@ -1,0 +1,99 @@
+"""`meshready analyze`: mesh-readiness and workload policy rules over rendered targets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from meshready import analyze_output
+from meshready.analyze import AnalysisReport, analysis_config, analyze
+from meshready.commands.common import add_render_flags, print_render_failures, render_selected
+from meshready.config import RepoConfig, load_config
+from meshready.errors import EXIT_FINDINGS, EXIT_OK
+from meshready.render import RenderResult
+from meshready.rules import Severity
+
+DESCRIPTION = """\
+Render the targets and check every object against the rule catalog (`meshready rules`):
+a Service per workload, protocol-named ports, app/version labels, sidecar-safe ports and
+UIDs, namespace injection, and the restricted Pod Security profile. Each finding names
+the target, the object and the source file and line it came from.
+
+Suppress one finding on the object itself, with a reason:
+  metadata.annotations: {meshready.dev/ignore: "MR203,MR209: reason"}
+Disable rules or change their severity per target in pyproject.toml
+([tool.meshready.rules."TARGET"], see docs/rules.md)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="check rendered objects for mesh readiness and workload policy",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_render_flags(parser)
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=sorted(analyze_output.FORMATS),
+        default="text",
+        help="report format (default: text)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=[s.label for s in sorted(Severity, reverse=True)],
+        help="lowest severity that makes the exit code 1 (default: error, or analyze_fail_on)",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="also list suppressed findings and why"
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of stdout (the summary still goes to stderr)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.repo)
+    analysis = analysis_config(config)  # bad configuration fails before rendering
+    _, _, results = render_selected(args, config)
+    failed = print_render_failures(results)
+    fail_on = Severity.parse(args.fail_on) if args.fail_on else None
+    report = analyze(results, analysis, config.root, fail_on)
+    output = analyze_output.render(report, args.output, args.verbose)
+    if args.report:
+        args.report.write_text(output)
+        print(analyze_output.summary_line(report), file=sys.stderr)
+    else:
+        sys.stdout.write(output)
+    return EXIT_FINDINGS if failed or report.failing else EXIT_OK
+
+
+def check_stage(results: list[RenderResult], config: RepoConfig):
+    """The analyze stage of `meshready check`: findings at or above the threshold fail."""
+    from meshready.commands.check import StageReport  # check imports this module
+
+    report: AnalysisReport = analyze(results, analysis_config(config), config.root)
+    stage = StageReport(name="analyze", failures=len(report.failing))
+    for finding in report.failing:
+        where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "-")
+        stage.lines.append(
+            f"{finding.target}: {where}: {finding.severity.label}: {finding.rule.id} "
+            f"{finding.rule.name}: {finding.message} ({finding.object})"
+        )
+    for target in report.targets:
+        found = [f for f in report.findings if f.target == target]
+        errors = sum(f.severity >= report.fail_on for f in found)
+        stage.per_target[target] = f"{errors} fail, {len(found) - errors} other" if found else "ok"
+    counts = report.counts()
+    stage.summary = (
+        f"{len(report.findings)} findings ({counts[Severity.ERROR]} errors, "
+        f"{counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info), "
+        f"{len(report.suppressed)} suppressed"
+    )
+    return stage

@@ -1,0 +1,238 @@
+"""The plain data the rules look at: workloads, Services and the per-target context.
+
+Everything here is read straight from rendered Kubernetes objects (dicts). Paths are
+tuples of keys and list indexes into the rendered object, so a finding can be mapped
+back to a line of the source file it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+# kind -> path of the pod template (metadata + spec) inside the object; () for a bare Pod.
+POD_TEMPLATE_PATHS: dict[str, Path] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Pod": (),
+}
+WORKLOAD_KINDS = frozenset(POD_TEMPLATE_PATHS)
+# Kinds whose pods are meant to stay up and serve; Jobs run to completion.
+LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+
+
+def get(obj: Any, path: Path, default: Any = None) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or key >= len(obj):
+                return default
+        elif not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def string_map(value: Any) -> dict[str, str]:
+    """Labels, annotations and selectors as str -> str, whatever YAML typed them as."""
+    return {str(k): str(v) for k, v in as_dict(value).items()}
+
+
+@dataclass
+class K8sObject:
+    """One rendered object with the identity every finding names."""
+
+    obj: dict[str, Any]
+    kind: str
+    name: str
+    namespace: str
+    source_path: str | None = None
+    index: int = 0  # position in the target's render, for a stable order
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return as_dict(self.obj.get("metadata"))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return string_map(self.metadata.get("labels"))
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return string_map(self.metadata.get("annotations"))
+
+    @property
+    def display(self) -> str:
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
+
+
+@dataclass
+class Container:
+    spec: dict[str, Any]
+    path: Path  # path of this container inside the rendered object
+    init: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", "?"))
+
+    @property
+    def ports(self) -> list[dict[str, Any]]:
+        return [p for p in as_list(self.spec.get("ports")) if isinstance(p, dict)]
+
+    def port_numbers(self) -> set[int]:
+        return {p["containerPort"] for p in self.ports if isinstance(p.get("containerPort"), int)}
+
+    def port_names(self) -> set[str]:
+        return {str(p["name"]) for p in self.ports if p.get("name")}
+
+
+@dataclass
+class Workload(K8sObject):
+    template_path: Path = ()
+
+    @property
+    def pod_metadata(self) -> dict[str, Any]:
+        return as_dict(get(self.obj, (*self.template_path, "metadata")))
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return string_map(self.pod_metadata.get("labels"))
+
+    @property
+    def pod_annotations(self) -> dict[str, str]:
+        return string_map(self.pod_metadata.get("annotations"))
+
+    @property
+    def pod_spec_path(self) -> Path:
+        return (*self.template_path, "spec")
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        return as_dict(get(self.obj, self.pod_spec_path))
+
+    def containers(self, include_init: bool = True) -> Iterator[Container]:
+        spec = self.pod_spec
+        groups = [("containers", False)] + ([("initContainers", True)] if include_init else [])
+        for key, init in groups:
+            for i, container in enumerate(as_list(spec.get(key))):
+                if isinstance(container, dict):
+                    yield Container(container, (*self.pod_spec_path, key, i), init)
+
+    @property
+    def serves_ports(self) -> bool:
+        return any(c.ports for c in self.containers(include_init=False))
+
+
+@dataclass
+class ServicePort:
+    spec: dict[str, Any]
+    path: Path
+
+    @property
+    def number(self) -> Any:
+        return self.spec.get("port")
+
+    @property
+    def target(self) -> Any:
+        """targetPort, which defaults to the port itself."""
+        return self.spec.get("targetPort", self.spec.get("port"))
+
+
+@dataclass
+class Service(K8sObject):
+    @property
+    def selector(self) -> dict[str, str]:
+        return string_map(get(self.obj, ("spec", "selector")))
+
+    @property
+    def ports(self) -> list[ServicePort]:
+        return [
+            ServicePort(p, ("spec", "ports", i))
+            for i, p in enumerate(as_list(get(self.obj, ("spec", "ports"))))
+            if isinstance(p, dict)
+        ]
+
+
+@dataclass
+class TargetSettings:
+    """How a target is analysed, from [tool.meshready] (see analyze.settings_for)."""
+
+    production: bool = False
+    require_digest: bool = False
+    # Workloads whose Namespace object is not in the target are flagged too.
+    require_namespace: bool = False
+
+
+@dataclass
+class Context:
+    """Everything a rule may look at besides its subject: one rendered target, indexed."""
+
+    target: str
+    settings: TargetSettings
+    workloads: list[Workload] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    namespaces: dict[str, K8sObject] = field(default_factory=dict)
+    # id(workload) -> the Services in its namespace whose selector matches its pods
+    services_of: dict[int, list[Service]] = field(default_factory=dict)
+    # id(service) -> the workloads it selects
+    workloads_of: dict[int, list[Workload]] = field(default_factory=dict)
+    # id(workload) -> the PodDisruptionBudgets that select its pods
+    pdbs_of: dict[int, list[K8sObject]] = field(default_factory=dict)
+    # (namespace, name) -> ServiceAccount object
+    service_accounts: dict[tuple[str, str], K8sObject] = field(default_factory=dict)
+    # (namespace, kind, name) of a scale target -> HorizontalPodAutoscaler
+    autoscalers: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict)
+
+
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def expressions_match(expressions: list[Any], labels: Mapping[str, str]) -> bool:
+    """Kubernetes label selector matchExpressions (In, NotIn, Exists, DoesNotExist)."""
+    for expr in expressions:
+        if not isinstance(expr, dict):
+            return False
+        key = str(expr.get("key"))
+        values = {str(v) for v in as_list(expr.get("values"))}
+        operator = expr.get("operator")
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def label_selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions); an empty one matches everything."""
+    selector = as_dict(selector)
+    return labels_match(string_map(selector.get("matchLabels")), labels) and expressions_match(
+        as_list(selector.get("matchExpressions")), labels
+    )
