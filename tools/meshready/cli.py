@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from meshready import __version__
-from meshready.commands import check, diff, render
+from meshready.commands import analyze, check, diff, render, rules
 from meshready.errors import MeshreadyError
 
 # Each module registers its subcommand with `register(subparsers)` and sets `run`.
-COMMANDS = (check, render, diff)
+COMMANDS = (check, render, diff, analyze, rules)
 
 EPILOG = """\
 exit codes:
