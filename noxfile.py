@@ -43,6 +43,16 @@ def render(session: nox.Session) -> None:
 
 
 @nox.session
+def diff(session: nox.Session) -> None:
+    """Rendered objects, per resource, against the merge base with origin/main (or main).
+
+    Flags after `--` go to `meshready diff`: `nox -s diff -- --base main --output markdown`.
+    """
+    install_tooling(session)
+    session.run("meshready", "diff", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff, yamllint, and a check that the hydrated output is fresh."""
     install_tooling(session, "lint")

@@ -396,3 +396,9 @@ def test_worktree_is_removed_when_the_body_fails(repo: Path):
 def test_a_ref_that_looks_like_an_option_is_refused(repo: Path):
     with pytest.raises(MeshreadyError, match="does not exist"):
         gitrev.resolve_base(repo, "--all")
+
+
+def test_a_commit_id_base_is_labelled_once(repo: Path):
+    commit = git(repo, "rev-parse", "main")
+    proc = diff_cli(repo, "--base", commit[:10], "--output", "json", "overlays/same")
+    assert json.loads(proc.stdout)["base"] == commit[:7]

@@ -105,7 +105,7 @@ def _note(target: TargetDiff, head_label: str) -> str:
 
 def format_diff(report: DiffReport, limit_bytes: int | None = None) -> str:
     lines = [
-        f"meshready diff: base {report.base_label} -> {report.head_label}",
+        f"meshready diff: base: {report.base_label} -> {report.head_label}",
         report.strip.describe(),
         f"masked: {MASKING}",
         "",

@@ -69,6 +69,8 @@ class BaseRevision:
 
     @property
     def label(self) -> str:
+        if self.commit.startswith(self.described.lower()):  # given as a commit id
+            return self.commit[:7]
         return f"{self.described} ({self.commit[:7]})"
 
 
