@@ -402,3 +402,35 @@ def test_a_commit_id_base_is_labelled_once(repo: Path):
     commit = git(repo, "rev-parse", "main")
     proc = diff_cli(repo, "--base", commit[:10], "--output", "json", "overlays/same")
     assert json.loads(proc.stdout)["base"] == commit[:7]
+
+
+def test_each_side_discovers_targets_with_its_own_config(repo: Path):
+    """Moving the targets (and target_roots) shows the old ones removed, the new added."""
+    git(repo, "mv", "overlays", "envs")
+    (repo / "pyproject.toml").write_text('[tool.meshready]\ntarget_roots = ["envs"]\n')
+    data = json.loads(diff_cli(repo, "--base", "main", "--output", "json").stdout)
+    presence = {t["target"]: t["presence"] for t in data["targets"]}
+    assert presence["envs/same"] == "added"
+    assert presence["overlays/same"] == "removed"
+
+
+def test_a_base_without_config_uses_the_working_trees_target_roots(tmp_path: Path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main")
+    files = {k.replace("overlays/", "envs/"): v for k, v in BASE_FILES.items()}
+    del files["pyproject.toml"]
+    write_tree(root, files)
+    commit_all(root, "no meshready config yet")
+    (root / "pyproject.toml").write_text('[tool.meshready]\ntarget_roots = ["envs"]\n')
+    proc = diff_cli(root, "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["changed"] is False
+    assert [t["target"] for t in data["targets"]] == [
+        "envs/dev",
+        "envs/flaky",
+        "envs/old",
+        "envs/prod",
+        "envs/same",
+    ]
