@@ -29,6 +29,7 @@ from typing import Any
 
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
+from meshready.loader import load_file
 from meshready.render import RenderedObject, RenderResult
 from meshready.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
 from meshready.rules import suppression as supp
@@ -303,11 +304,7 @@ class Locator:
         document = _matching_document(documents, item.kind, item.name)
         if document is None:
             return None
-        for depth in range(len(path), -1, -1):
-            line = _line_of(document, path[:depth])
-            if line is not None:
-                return line
-        return None
+        return _line_of(document, path)  # the loader falls back to the nearest ancestor
 
 
 def _line_of(document: Any, path: FieldPath) -> int | None:
@@ -333,41 +330,7 @@ def _matching_document(documents: list[Any], kind: str, name: str) -> Any:
 
 
 def load_documents(path: Path) -> list[Any]:
-    try:
-        from meshready.loader import load_file
-    except ImportError:  # TEMPORARY until the shared loader lands
-        return _compose_documents(path)
-    return list(load_file(path))
-
-
-@dataclass
-class _Doc:
-    data: Any
-    node: Any
-
-    def line_of(self, path: FieldPath) -> int | None:
-        import yaml
-
-        node = self.node
-        for key in path:
-            if isinstance(node, yaml.MappingNode):
-                node = next((v for k, v in node.value if k.value == key), None)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-                node = node.value[key] if key < len(node.value) else None
-            else:
-                node = None
-            if node is None:
-                return None
-        return node.start_mark.line + 1
-
-
-def _compose_documents(path: Path) -> list[Any]:
-    import yaml
-
-    text = path.read_text()
-    nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
-    datas = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-    return [_Doc(d, n) for d, n in zip(datas, nodes, strict=False) if n is not None]
+    return [d for d in load_file(path) if d.error is None]
 
 
 # ---------------------------------------------------------------- running
