@@ -434,3 +434,13 @@ def test_a_base_without_config_uses_the_working_trees_target_roots(tmp_path: Pat
         "envs/prod",
         "envs/same",
     ]
+
+
+def test_out_file_receives_the_output(repo: Path, tmp_path: Path):
+    out = tmp_path / "comment.md"
+    proc = diff_cli(repo, "--base", "main", "--output", "markdown", "--out-file", str(out))
+    assert proc.stdout == ""
+    assert out.read_text().startswith(MARKER + "\n")
+    proc = diff_cli(repo, "--base", "main", "--out-file", str(tmp_path / "no/such/dir/x"))
+    assert proc.returncode == 2
+    assert "cannot write" in proc.stderr

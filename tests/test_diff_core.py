@@ -217,3 +217,11 @@ def test_no_changes_output():
     assert not report.has_changes
     assert "no changes in 1 targets" in diff_output.format_diff(report)
     assert json.loads(diff_output.format_json(report))["changed"] is False
+
+
+def test_line_counts_ignore_content_that_looks_like_a_diff_header():
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    new = {**cm, "data": {"notes": "first\n++ second\n--- third\n"}}
+    [target] = diff.diff_renders({"t": result("t", cm)}, {"t": result("t", new)}, diff.StripRules())
+    [change] = target.changes
+    assert (change.lines_added, change.lines_removed) == (5, 0)

@@ -166,17 +166,16 @@ class ResourceChange:
     status: str  # ADDED, CHANGED or REMOVED
     diff: str  # unified diff of the normalised YAML, Secret values masked
 
+    def _body(self) -> list[str]:
+        return self.diff.splitlines()[2:]  # past the ---/+++ header, whatever the content
+
     @property
     def lines_added(self) -> int:
-        return sum(
-            1 for line in self.diff.splitlines() if line[:1] == "+" and not line.startswith("+++")
-        )
+        return sum(1 for line in self._body() if line.startswith("+"))
 
     @property
     def lines_removed(self) -> int:
-        return sum(
-            1 for line in self.diff.splitlines() if line[:1] == "-" and not line.startswith("---")
-        )
+        return sum(1 for line in self._body() if line.startswith("-"))
 
 
 @dataclass

@@ -7,6 +7,7 @@ resource diffs that do not fit are left out whole, and a notice near the top say
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -209,7 +210,8 @@ def format_markdown(report: DiffReport, limit_bytes: int | None = DEFAULT_MARKDO
         section = _Section(
             target.target,
             opening=(
-                f"<details><summary><code>{target.target}</code>: {_counts(target)}{note}"
+                f"<details><summary><code>{html.escape(target.target)}</code>: "
+                f"{_counts(target)}{html.escape(note)}"
                 "</summary>\n\n"
             ),
             closing="</details>\n\n",

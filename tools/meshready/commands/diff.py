@@ -153,7 +153,10 @@ def run(args: argparse.Namespace) -> int:
     )
     text = format_report(report, args.output, args.limit_bytes)
     if args.out_file is not None:
-        args.out_file.write_text(text)
+        try:
+            args.out_file.write_text(text)
+        except OSError as err:
+            raise MeshreadyError(f"cannot write {args.out_file}: {err.strerror}") from None
     else:
         sys.stdout.write(text)
     for target in report.failed_targets:
