@@ -60,6 +60,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("yamllint", "--strict", ".")
     session.run("meshready", "render", "--check")
+    session.run("meshready", "gitops")
 
 
 @nox.session
