@@ -377,7 +377,7 @@ def test_a_missing_synced_dir_and_bad_yaml_are_findings_not_tracebacks(tmp_path:
     repo = gitops_repo(tmp_path, bootstrap__broken_yaml="a: [1\n")
     shutil.rmtree(repo / "clusters")
     found = messages(repo)
-    assert found[0].startswith("bootstrap/broken.yaml:2: document: invalid YAML")
+    assert found[0].startswith("bootstrap/broken.yaml:1: document: YAML parse error at line 1")
     assert "'clusters/prod' does not exist; run `nox -s render`" in found[1]
     assert len(found) == 3  # both agents point at the missing directory
 
@@ -390,3 +390,15 @@ def test_a_bad_bootstrap_setting_is_a_one_line_usage_error(tmp_path: Path):
     assert result.stderr.strip().splitlines() == [
         "meshready: error: pyproject.toml: [tool.meshready]: gitops_bootstrap must be a list of paths"
     ]
+
+
+def test_a_duplicate_key_in_a_sync_object_is_a_finding(tmp_path: Path):
+    repo = gitops_repo(
+        tmp_path,
+        bootstrap__rootsync_yaml=ROOTSYNC.format(dir="clusters/prod") + "        dir: overlays\n",
+    )
+    found = messages(repo)
+    assert found[0] == (
+        "bootstrap/rootsync.yaml:8: RootSync config-management-system/root-sync: "
+        "duplicate key 'dir' (lines 11 and 13)"
+    )

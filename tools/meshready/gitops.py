@@ -18,14 +18,14 @@ the edge (`load_manifests`, `check_repo`).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meshready.config import RepoConfig
+from meshready.loader import LoadedDocument, load_file
 
 # Sync objects of the two agents: (API group, kind).
 CONFIG_SYNC = "configsync.gke.io"
@@ -38,6 +38,7 @@ CONFIG_KEY = "gitops_bootstrap"
 DEFAULT_BOOTSTRAP = ("bootstrap",)
 
 FieldPath = tuple[str | int, ...]
+_ERROR_LINE = re.compile(r"\bline (\d+)")
 
 
 @dataclass(frozen=True)
@@ -56,20 +57,22 @@ class Finding:
 
 @dataclass
 class Manifest:
-    """One YAML document of a file, with the line of every node it holds."""
+    """One YAML document of a file, loaded by the shared bounded loader."""
 
     file: str  # repo-relative path
-    line: int  # 1-based line the document starts on
-    data: Any
-    lines: dict[FieldPath, int] = field(default_factory=dict)
+    document: LoadedDocument
+
+    @property
+    def data(self) -> Any:
+        return self.document.data
+
+    @property
+    def line(self) -> int:
+        return self.document.line
 
     def line_of(self, path: FieldPath) -> int:
         """Line of the field at `path`, or of its nearest ancestor that exists."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.line
+        return self.document.line_of(path)
 
     @property
     def kind(self) -> str:
@@ -96,37 +99,9 @@ class Manifest:
         )
 
 
-def _node_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                _node_lines(value, (*path, key.value), lines)
-                lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _node_lines(item, (*path, index), lines)
-
-
-def parse_manifests(text: str, file: str) -> list[Manifest]:
-    """Every non-empty document of `text`. Raises yaml.YAMLError on invalid YAML."""
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    manifests = []
-    loader = loader_class(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
-            if data is None:
-                continue
-            lines: dict[FieldPath, int] = {}
-            _node_lines(node, (), lines)
-            manifests.append(Manifest(file, node.start_mark.line + 1, data, lines))
-    finally:
-        loader.dispose()
-    return manifests
+def _error_line(message: str) -> int:
+    found = _ERROR_LINE.search(message)
+    return int(found.group(1)) if found else 1
 
 
 def load_manifests(root: Path, path: Path) -> tuple[list[Manifest], list[Finding]]:
@@ -138,13 +113,17 @@ def load_manifests(root: Path, path: Path) -> tuple[list[Manifest], list[Finding
     problems: list[Finding] = []
     for file in files:
         shown = _relative(file, root)
-        try:
-            manifests.extend(parse_manifests(file.read_text(), shown))
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            mark = getattr(err, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            reason = getattr(err, "problem", None) or str(err).splitlines()[0]
-            problems.append(Finding(shown, line, "document", "", "", f"invalid YAML: {reason}"))
+        for document in load_file(file):
+            if document.error is not None:
+                problems.append(
+                    Finding(shown, _error_line(document.error), "document", "", "", document.error)
+                )
+            elif isinstance(document.data, dict):
+                manifests.append(Manifest(shown, document))
+                # The later value wins silently; the agent would sync what nobody meant.
+                problems.extend(
+                    manifests[-1].finding(dup.path, dup.message) for dup in document.duplicate_keys
+                )
     return manifests, problems
 
 
