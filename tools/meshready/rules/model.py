@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 Path = tuple[str | int, ...]
@@ -54,7 +55,7 @@ def string_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in as_dict(value).items()}
 
 
-@dataclass
+@dataclass(eq=False)
 class K8sObject:
     """One rendered object with the identity every finding names."""
 
@@ -65,15 +66,15 @@ class K8sObject:
     source_path: str | None = None
     index: int = 0  # position in the target's render, for a stable order
 
-    @property
+    @cached_property
     def metadata(self) -> dict[str, Any]:
         return as_dict(self.obj.get("metadata"))
 
-    @property
+    @cached_property
     def labels(self) -> dict[str, str]:
         return string_map(self.metadata.get("labels"))
 
-    @property
+    @cached_property
     def annotations(self) -> dict[str, str]:
         return string_map(self.metadata.get("annotations"))
 
@@ -86,7 +87,9 @@ class K8sObject:
         )
 
 
-@dataclass
+# Rules read the same fields many times; objects are never mutated during analysis, so
+# derived views are computed once (cached_property).
+@dataclass(eq=False)
 class Container:
     spec: dict[str, Any]
     path: Path  # path of this container inside the rendered object
@@ -96,7 +99,7 @@ class Container:
     def name(self) -> str:
         return str(self.spec.get("name", "?"))
 
-    @property
+    @cached_property
     def ports(self) -> list[dict[str, Any]]:
         return [p for p in as_list(self.spec.get("ports")) if isinstance(p, dict)]
 
@@ -107,37 +110,49 @@ class Container:
         return {str(p["name"]) for p in self.ports if p.get("name")}
 
 
-@dataclass
+@dataclass(eq=False)
 class Workload(K8sObject):
     template_path: Path = ()
 
-    @property
+    @cached_property
     def pod_metadata(self) -> dict[str, Any]:
         return as_dict(get(self.obj, (*self.template_path, "metadata")))
 
-    @property
+    @cached_property
     def pod_labels(self) -> dict[str, str]:
         return string_map(self.pod_metadata.get("labels"))
 
-    @property
+    @cached_property
     def pod_annotations(self) -> dict[str, str]:
         return string_map(self.pod_metadata.get("annotations"))
 
-    @property
+    @cached_property
     def pod_spec_path(self) -> Path:
         return (*self.template_path, "spec")
 
-    @property
+    @cached_property
     def pod_spec(self) -> dict[str, Any]:
         return as_dict(get(self.obj, self.pod_spec_path))
 
     def containers(self, include_init: bool = True) -> Iterator[Container]:
-        spec = self.pod_spec
-        groups = [("containers", False)] + ([("initContainers", True)] if include_init else [])
-        for key, init in groups:
-            for i, container in enumerate(as_list(spec.get(key))):
-                if isinstance(container, dict):
-                    yield Container(container, (*self.pod_spec_path, key, i), init)
+        yield from self._containers
+        if include_init:
+            yield from self._init_containers
+
+    @cached_property
+    def _containers(self) -> tuple[Container, ...]:
+        return self._container_group("containers", init=False)
+
+    @cached_property
+    def _init_containers(self) -> tuple[Container, ...]:
+        return self._container_group("initContainers", init=True)
+
+    def _container_group(self, key: str, init: bool) -> tuple[Container, ...]:
+        return tuple(
+            Container(container, (*self.pod_spec_path, key, i), init)
+            for i, container in enumerate(as_list(self.pod_spec.get(key)))
+            if isinstance(container, dict)
+        )
 
     @property
     def serves_ports(self) -> bool:
@@ -159,13 +174,13 @@ class ServicePort:
         return self.spec.get("targetPort", self.spec.get("port"))
 
 
-@dataclass
+@dataclass(eq=False)
 class Service(K8sObject):
-    @property
+    @cached_property
     def selector(self) -> dict[str, str]:
         return string_map(get(self.obj, ("spec", "selector")))
 
-    @property
+    @cached_property
     def ports(self) -> list[ServicePort]:
         return [
             ServicePort(p, ("spec", "ports", i))

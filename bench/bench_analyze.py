@@ -1,0 +1,212 @@
+"""How long `meshready analyze` takes on a synthetic 10,000-object repository, built in
+memory: many namespaces, each with Services, Deployments, ServiceAccounts,
+PodDisruptionBudgets, ConfigMaps and a CronJob, some of them with findings.
+
+Prints: analysis alone (rules + indexing), analysis with source lines (every object
+written to a source file and located, as `meshready analyze` does), and the time per
+object at several sizes, which stays flat because Services are indexed by namespace and
+selector (linear, not quadratic). The issue asks analysis to take no longer than
+validating the same objects; when the validator is installed, its time on the same
+objects is printed beside it.
+
+Run: `nox -s bench`, or `python bench/bench_analyze.py [--objects N] [--runs N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from meshready.analyze import AnalysisConfig, analyze
+from meshready.render import RenderedObject, RenderResult
+from meshready.yamlfmt import dump_yaml
+
+TARGET = "overlays/bench"
+
+
+def app_objects(namespace: str, app: int, flawed: bool) -> list[dict[str, Any]]:
+    name = f"app{app}"
+    labels = {"app": name, "version": "v1"}
+    container: dict[str, Any] = {
+        "name": name,
+        "image": f"registry.example/{name}:{'latest' if flawed else '1.0'}",
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+        "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": not flawed,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": name,
+                        "automountServiceAccountToken": False,
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [container],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {
+                "selector": {"app": name},
+                "ports": [{"name": "web" if flawed else "http", "port": 80, "targetPort": "http"}],
+            },
+        },
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta,
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}},
+    ]
+
+
+def synthetic_objects(count: int, apps_per_namespace: int = 20) -> list[tuple[str, dict]]:
+    """(source file, object) pairs: one file per namespace, `count` objects in all."""
+    objects: list[tuple[str, dict]] = []
+    namespace_index = 0
+    while len(objects) < count:
+        namespace = f"ns{namespace_index}"
+        source = f"bench/{namespace}.yaml"
+        objects.append(
+            (
+                source,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": namespace, "labels": {"istio-injection": "enabled"}},
+                },
+            )
+        )
+        for app in range(apps_per_namespace):
+            flawed = app % 7 == 0
+            objects.extend((source, obj) for obj in app_objects(namespace, app, flawed))
+        namespace_index += 1
+    return objects[:count]
+
+
+def as_result(objects: list[tuple[str, dict]]) -> RenderResult:
+    return RenderResult(TARGET, [RenderedObject(obj, {"path": path}) for path, obj in objects])
+
+
+def write_sources(root: Path, objects: list[tuple[str, dict]]) -> None:
+    by_file: dict[str, list[dict]] = {}
+    for path, obj in objects:
+        by_file.setdefault(path, []).append(obj)
+    for path, docs in by_file.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("---\n".join(dump_yaml(d) for d in docs))
+
+
+def timed(action, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def figure(label: str, times: list[float], objects: int) -> str:
+    median = statistics.median(times)
+    return (
+        f"{label:<44} median {median:7.3f}s  min {min(times):7.3f}s  "
+        f"({median / objects * 1e6:6.1f} us/object)"
+    )
+
+
+def validation_timer(result: RenderResult):
+    """A callable validating the same objects, if the validator is installed."""
+    try:
+        from meshready import validate  # the validation issue's engine
+    except ImportError:
+        return None
+    for name in ("validate_results", "validate_targets", "validate"):
+        function = getattr(validate, name, None)
+        if callable(function):
+            return lambda: function([result])
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    config = AnalysisConfig(production_targets=frozenset([TARGET]))
+
+    objects = synthetic_objects(args.objects)
+    result = as_result(objects)
+    namespaces = sum(1 for _, o in objects if o["kind"] == "Namespace")
+    services = sum(1 for _, o in objects if o["kind"] == "Service")
+    report = analyze([result], config)
+    print(
+        f"synthetic repo: {len(objects)} objects, {namespaces} namespaces, {services} Services; "
+        f"{len(report.findings)} findings"
+    )
+    print(
+        figure(
+            "analyze (rules, no source lines)",
+            timed(lambda: analyze([result], config), args.runs),
+            len(objects),
+        )
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
+        root = Path(tmp)
+        write_sources(root, objects)
+        with_lines = timed(lambda: analyze([result], config, root), args.runs)
+        located = analyze([result], config, root)
+        assert all(f.line for f in located.findings), "every finding should have a line"
+    print(figure("analyze + source lines (meshready analyze)", with_lines, len(objects)))
+
+    validate = validation_timer(result)
+    if validate is None:
+        print("validate: not installed (meshready.validate); compare with bench/bench_validate.py")
+    else:
+        print(figure("validate, same objects", timed(validate, args.runs), len(objects)))
+
+    # Python's cyclic GC rescans every live object from time to time, which adds a
+    # size-dependent cost that is not the algorithm's; it is paused for this table only.
+    print("scaling (analysis without lines, GC paused; flat us/object means linear):")
+    for size in (args.objects // 4, args.objects // 2, args.objects, args.objects * 2):
+        scaled = as_result(synthetic_objects(size))
+        gc.collect()
+        gc.disable()
+        try:
+            times = timed(lambda s=scaled: analyze([s], config), 3)
+        finally:
+            gc.enable()
+        print("  " + figure(f"{size} objects", times, size))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
