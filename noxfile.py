@@ -54,12 +54,16 @@ def diff(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, yamllint, and a check that the hydrated output is fresh."""
+    """ruff, yamllint, mesh/policy analysis of every target, and a check that the hydrated
+    output is fresh."""
     install_tooling(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("yamllint", "--strict", ".")
     session.run("meshready", "render", "--check")
+    # In GitHub Actions the findings become annotations on the pull request's lines.
+    output = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    session.run("meshready", "analyze", "--output", output)
     session.run("meshready", "gitops")
 
 
