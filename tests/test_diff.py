@@ -444,3 +444,20 @@ def test_out_file_receives_the_output(repo: Path, tmp_path: Path):
     proc = diff_cli(repo, "--base", "main", "--out-file", str(tmp_path / "no/such/dir/x"))
     assert proc.returncode == 2
     assert "cannot write" in proc.stderr
+
+
+def test_missing_kustomize_is_a_usage_error_and_leaves_no_worktree(repo: Path, tmp_path: Path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, **GIT_ENV, "KUSTOMIZE": str(tmp_path / "no-kustomize")}
+    env["TMPDIR"] = str(scratch)
+    proc = run_cli("diff", "--base", "main", "-j", "1", cwd=repo, env=env)
+    assert proc.returncode == 2
+    assert "is not an executable file" in proc.stderr
+    assert list(scratch.iterdir()) == []
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_one_job_at_a_time_still_finishes(repo: Path):
+    proc = diff_cli(repo, "--base", "main", "-j", "1", "--output", "json")
+    assert json.loads(proc.stdout)["summary"]["changed"] == 3

@@ -113,31 +113,37 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.repo)
     top = gitrev.toplevel(config.root)
     base = gitrev.resolve_base(top, args.base)
-    kustomize = kz.find_kustomize()
-    print(f"using {kustomize.describe()}", file=sys.stderr)
 
     extra_roots = ["base"] if args.include_bases else []
     given = [render.target_path(config.root, t) for t in args.targets] if args.targets else None
     timeout = args.timeout or config.render_timeout
     # Where the repository sits inside the git work tree, so the base side finds it too.
     inside = config.root.resolve().relative_to(top)
+    head_targets = _targets_of(config.root, [*config.target_roots, *extra_roots], given)
 
-    def submit_all(pool: ThreadPoolExecutor, root: Path, targets: list[str]) -> dict[str, Future]:
-        return {t: pool.submit(render.render_target, root, t, kustomize, timeout) for t in targets}
-
+    # One pool for everything. The critical path is checkout + base renders, so nothing
+    # waits on anything it does not need: kustomize's version probe runs while git checks
+    # the base out, and the working tree renders as soon as the probe is back.
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        # The working tree starts rendering while git checks the base out.
-        head_targets = _targets_of(config.root, [*config.target_roots, *extra_roots], given)
-        head_jobs = submit_all(pool, config.root, head_targets)
+        finding = pool.submit(kz.find_kustomize)
+
+        def submit_side(root: Path, targets: list[str]) -> dict[str, Future]:
+            kustomize = finding.result()
+            return {
+                t: pool.submit(render.render_target, root, t, kustomize, timeout) for t in targets
+            }
+
+        head_launch = pool.submit(submit_side, config.root, head_targets)
         with gitrev.checkout(top, base.commit) as tree:
             base_root = tree / inside
             base_targets = _targets_of(
                 base_root, [*_base_roots(base_root, config), *extra_roots], given
             )
-            base_jobs = submit_all(pool, base_root, base_targets)
+            base_jobs = submit_side(base_root, base_targets)
+            print(f"using {finding.result().describe()}", file=sys.stderr)
             base_results = {t: job.result() for t, job in base_jobs.items()}
-        head_results = {t: job.result() for t, job in head_jobs.items()}
+        head_results = {t: job.result() for t, job in head_launch.result().items()}
 
     if given is not None and not (base_results or head_results):
         raise MeshreadyError(
