@@ -402,3 +402,11 @@ def test_a_duplicate_key_in_a_sync_object_is_a_finding(tmp_path: Path):
         "bootstrap/rootsync.yaml:8: RootSync config-management-system/root-sync: "
         "duplicate key 'dir' (lines 11 and 13)"
     )
+
+
+def test_findings_name_cluster_scoped_objects_without_a_slash():
+    finding = gitops.Finding("f.yaml", 3, "Namespace", "", "hello", "m")
+    assert str(finding) == "f.yaml:3: Namespace hello: m"
+    assert (
+        str(gitops.Finding("f.yaml", 3, "RootSync", "ns", "x", "m")) == "f.yaml:3: RootSync ns/x: m"
+    )

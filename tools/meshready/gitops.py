@@ -51,7 +51,9 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        who = f"{self.kind} {self.namespace}/{self.name}" if self.name else self.kind
+        who = self.kind
+        if self.name:  # cluster-scoped objects as `Kind name`, like the analyzer's findings
+            who += f" {self.namespace}/{self.name}" if self.namespace else f" {self.name}"
         return f"{self.file}:{self.line}: {who}: {self.message}"
 
 
