@@ -75,6 +75,18 @@ def test(session: nox.Session) -> None:
 
 
 @nox.session
+def build(session: nox.Session) -> None:
+    """Build both images tagged from git, then run them (hardened, host network, loopback).
+
+    Needs docker, podman or buildah ($BUILDER picks one); $BASE_IMAGE replaces the
+    Dockerfiles' Python base. Flags after `--` go to `meshready images build`:
+    `nox -s build -- --registry REGION-docker.pkg.dev/PROJECT/REPO --push --pin overlays/asm-ready`.
+    """
+    install_tooling(session)
+    session.run("meshready", "images", "build", "--smoke", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark under bench/ (bench_*.py); each prints its figures."""
     install_tooling(session, "test", "bench")

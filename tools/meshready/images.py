@@ -257,8 +257,11 @@ def _run(
 
 
 def _last_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {proc.returncode}"
+    for stream in (proc.stderr, proc.stdout):
+        lines = [line.strip() for line in stream.splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return f"exit status {proc.returncode}"
 
 
 def _probe_docker(path: str) -> BuilderProbe:
