@@ -60,6 +60,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("yamllint", "--strict", ".")
+    session.run("hadolint", "apps/hello/Dockerfile", "apps/loadgen/Dockerfile")
     session.run("meshready", "render", "--check")
     # In GitHub Actions the findings become annotations on the pull request's lines.
     output = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
