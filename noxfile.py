@@ -62,6 +62,8 @@ def lint(session: nox.Session) -> None:
     session.run("yamllint", "--strict", ".")
     session.run("hadolint", "apps/hello/Dockerfile", "apps/loadgen/Dockerfile")
     session.run("meshready", "render", "--check")
+    # Every rendered target, strictly, against [tool.meshready] kubernetes_version.
+    session.run("meshready", "validate", "--rendered", "--strict", "--summary")
     # In GitHub Actions the findings become annotations on the pull request's lines.
     output = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     session.run("meshready", "analyze", "--output", output)

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from meshready import __version__
-from meshready.commands import analyze, check, diff, gitops, images, render, rules
+from meshready.commands import analyze, check, diff, gitops, images, render, rules, validate
 from meshready.errors import MeshreadyError
 
 # Each module registers its subcommand with `register(subparsers)` and sets `run`.
-COMMANDS = (check, render, diff, analyze, rules, gitops, images)
+COMMANDS = (check, render, diff, analyze, rules, gitops, images, validate)
 
 EPILOG = """\
 exit codes:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from meshready.commands import analyze, gitops
+from meshready.commands import analyze, gitops, validate
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import RepoConfig
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
@@ -30,7 +30,7 @@ class StageReport:
 # A stage takes the successful render results and the repo config. Validation and
 # analysis register here, so the main job runs everything that exists.
 Stage = Callable[[list[RenderResult], RepoConfig], StageReport]
-STAGES: list[Stage] = [analyze.check_stage, gitops.stage]
+STAGES: list[Stage] = [validate.stage, analyze.check_stage, gitops.stage]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
