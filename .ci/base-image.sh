@@ -40,7 +40,12 @@ debian_mirror() {
 }
 
 MIRROR=$(debian_mirror)
-KEY=$( (cat "$0"; echo "$MIRROR $SUITE $PACKAGES") | sha256sum | cut -c1-16)
+# Certificate authorities this machine adds to Debian's (a TLS-inspecting egress proxy's,
+# say): a builder stage reaching PyPI through that proxy must trust them as the host does.
+shopt -s nullglob
+EXTRA_CAS=(/usr/local/share/ca-certificates/*.crt)
+shopt -u nullglob
+KEY=$( (cat "$0" "${EXTRA_CAS[@]}"; echo "$MIRROR $SUITE $PACKAGES") | sha256sum | cut -c1-16)
 TARBALL="$CACHE_DIR/python-base-$SUITE-$KEY.tar.gz"
 
 if [[ ! -s $TARBALL ]]; then
@@ -59,6 +64,10 @@ if [[ ! -s $TARBALL ]]; then
         "$root"/var/log/* "$root"/tmp/* "$root"/dev/*
     # The apt sources of the machine that built it, so `apt-get update` works in a stage.
     echo "deb $MIRROR $SUITE main" >"$root/etc/apt/sources.list"
+    if ((${#EXTRA_CAS[@]})); then
+        cp "${EXTRA_CAS[@]}" "$root/usr/local/share/ca-certificates/"
+        chroot "$root" update-ca-certificates >/dev/null 2>&1
+    fi
     tar --numeric-owner --sort=name -C "$root" -czf "$TARBALL.tmp" .
     mv "$TARBALL.tmp" "$TARBALL"
     log "root filesystem built in $((SECONDS - started))s: $(du -h "$TARBALL" | cut -f1)"
