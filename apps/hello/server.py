@@ -286,6 +286,8 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    # LOG_LEVEL=debug is for request headers, not for the event loop's internals.
+    logging.getLogger("asyncio").setLevel(max(settings.log_level, logging.INFO))
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

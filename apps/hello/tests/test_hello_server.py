@@ -1,0 +1,479 @@
+"""The hello server, run as a real process on loopback: endpoints, logs, hostile clients, drain."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hello_process import SERVER, clean_env, start_hello
+
+spec = importlib.util.spec_from_file_location("hello_server", SERVER)
+hello = importlib.util.module_from_spec(spec)
+sys.modules["hello_server"] = hello  # dataclasses look their module up there
+spec.loader.exec_module(hello)
+
+
+@pytest.fixture
+def server():
+    proc = start_hello({"VERSION": "v2", "POD_NAME": "hello-abc"})
+    yield proc
+    proc.kill()
+
+
+def request(server, method="GET", path="/", headers=None, conn=None):
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(server.host, server.port, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    response = conn.getresponse()
+    body = response.read()
+    if own:
+        conn.close()
+    return response, body
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response from a raw socket: status, headers (lower-case names), body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a full response: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return status, headers, rest[:length]
+
+
+def is_closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+# --- endpoints ---------------------------------------------------------------
+
+
+def test_hello_answers_with_version_and_pod_headers_over_keep_alive(server):
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    first, body = request(server, conn=conn)
+    assert first.status == 200
+    assert body == b"Hello World!\n"
+    assert first.getheader("Content-Type") == "text/plain; charset=utf-8"
+    assert first.getheader("Content-Length") == "13"
+    assert first.getheader("X-Version") == "v2"
+    assert first.getheader("X-Pod-Name") == "hello-abc"
+    assert first.getheader("Date")
+    assert first.getheader("Connection") is None  # HTTP/1.1: kept alive by default
+    sock = conn.sock
+    second, body = request(server, conn=conn)
+    assert (second.status, body) == (200, b"Hello World!\n")
+    assert conn.sock is sock  # the same TCP connection served both
+    conn.close()
+
+
+def test_head_has_headers_and_no_body(server):
+    response, body = request(server, "HEAD", "/")
+    assert response.status == 200
+    assert response.getheader("Content-Length") == "13"
+    assert body == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [("/healthz", 200, b"ok\n"), ("/readyz", 200, b"ready\n"), ("/nope", 404, b"Not Found\n")],
+)
+def test_health_readiness_and_unknown_paths(server, path, status, body):
+    response, got = request(server, path=path)
+    assert (response.status, got) == (status, body)
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/"), ("DELETE", "/healthz"), ("PUT", "/")])
+def test_other_methods_get_405_with_allow(server, method, path):
+    response, body = request(server, method, path)
+    assert response.status == 405
+    assert response.getheader("Allow") == "GET, HEAD"
+    assert body == b"Method Not Allowed\n"
+
+
+def test_request_input_is_never_reflected(server):
+    hostile = "/<script>alert(1)</script>"
+    response, body = request(server, path=hostile)
+    assert response.status == 404
+    assert b"script" not in body
+    assert response.getheader("Content-Type").startswith("text/plain")
+    bad, body = request(server, path="/?delay=%3Cscript%3E")
+    assert bad.status == 400
+    assert b"script" not in body
+
+
+def test_http10_closes_unless_keep_alive_is_asked(server):
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        status, headers, body = read_response(sock)
+        assert (status, body) == (200, b"Hello World!\n")
+        assert headers["connection"] == "close"
+        assert is_closed(sock)
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert read_response(sock)[1]["connection"] == "keep-alive"
+        sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert read_response(sock)[0] == 200
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with server.connect() as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        assert [read_response(sock)[0] for _ in range(3)] == [200, 404, 200]
+        assert is_closed(sock)
+
+
+def test_small_request_body_is_read_and_connection_kept(server):
+    with server.connect() as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        assert read_response(sock)[0] == 405
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(sock)[0] == 200
+
+
+def test_ipv6_loopback():
+    proc = start_hello(host="::1")
+    try:
+        response, body = request(proc)
+        assert (response.status, body) == (200, b"Hello World!\n")
+    finally:
+        proc.kill()
+
+
+def test_default_listener_is_dual_stack():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    # Bound, never listening: nothing can connect to it while the test looks at it.
+    sock = hello.make_listen_socket("", 0)
+    try:
+        assert sock.family == socket.AF_INET6
+        assert sock.getsockname()[0] == "::"
+        assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+    finally:
+        sock.close()
+
+
+# --- logging -----------------------------------------------------------------
+
+
+def test_startup_and_access_log_lines(server):
+    assert any("Starting server" in line for line in server.lines)
+    request(server, path="/nope", headers={"User-Agent": 'probe "1"'})
+    line = server.wait_for_line(lambda line: "path=/nope" in line)
+    assert "method=GET" in line
+    assert "status=404" in line
+    assert "duration_ms=" in line
+    assert 'user_agent="probe \\"1\\""' in line  # quoted and escaped, not raw
+
+
+def test_json_logs_and_debug_headers_are_redacted():
+    proc = start_hello({"LOG_FORMAT": "json", "LOG_LEVEL": "debug"})
+    try:
+        secrets = {
+            "Authorization": "Bearer s3cret-token",
+            "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
+            "Cookie": "session=s3cret-cookie",
+        }
+        request(proc, path="/", headers={**secrets, "User-Agent": "tester/1", "X-Trace": "t-1"})
+        line = proc.wait_for_line(lambda line: '"message": "request"' in line)
+        entry = json.loads(line)
+        assert entry["severity"] == "INFO"
+        assert entry["method"] == "GET"
+        assert entry["path"] == "/"
+        assert entry["status"] == 200
+        assert entry["user_agent"] == "tester/1"
+        assert isinstance(entry["duration_ms"], float)
+        assert entry["headers"]["x-trace"] == "t-1"
+        for name in ("authorization", "proxy-authorization", "cookie"):
+            assert entry["headers"][name] == "[REDACTED]"
+        output = "\n".join(proc.lines)
+        assert "s3cret" not in output
+        assert "cHJveHk6c2VjcmV0" not in output
+        assert json.loads(proc.lines[0])["message"].startswith("Starting server")
+    finally:
+        proc.kill()
+
+
+def test_headers_are_not_logged_at_info(server):
+    request(server, headers={"X-Trace": "t-9", "Authorization": "Bearer nope"})
+    server.wait_for_line(lambda line: "method=GET" in line)
+    assert not any("t-9" in line or "nope" in line for line in server.lines)
+
+
+# --- hostile clients ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /\r\n\r\n", 400),
+        (b"GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n", 400),
+        (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET nope HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # TLS to a plain port
+    ],
+)
+def test_malformed_requests_get_an_error_and_others_are_still_served(server, raw, status):
+    with server.connect() as sock:
+        sock.sendall(raw)
+        got, headers, _ = read_response(sock)
+        assert got == status
+        assert headers["connection"] == "close"
+        assert is_closed(sock)
+    response, _ = request(server)
+    assert response.status == 200
+
+
+def test_oversized_headers_get_431(server):
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert read_response(sock)[0] == 431
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Many: 1\r\n" * 150 + b"\r\n")
+        assert read_response(sock)[0] == 431
+    with server.connect() as sock:  # a request line that never ends
+        sock.sendall(b"GET /" + b"a" * 9_000)
+        assert read_response(sock)[0] == 414
+    assert request(server)[0].status == 200
+
+
+def test_slow_client_times_out_while_others_are_served():
+    proc = start_hello({"HEADER_TIMEOUT": "1s"})
+    try:
+        with proc.connect(timeout=10) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the blank line
+            for _ in range(3):
+                assert request(proc)[0].status == 200
+            slow.sendall(b"X-Drip: 1\r\n")  # trickling bytes does not extend the deadline
+            status = read_response(slow)[0]
+            assert status == 408
+            assert is_closed(slow)
+        assert request(proc)[0].status == 200
+    finally:
+        proc.kill()
+
+
+def test_hundreds_of_idle_connections(server):
+    idle = [server.connect() for _ in range(300)]
+    try:
+        idle[0].sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(idle[0])[0] == 200
+        assert request(server)[0].status == 200
+        idle[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(idle[-1])[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+    assert request(server)[0].status == 200
+
+
+# --- fault injection --------------------------------------------------------------
+
+
+def test_faults_from_env_hit_the_app_path_only():
+    proc = start_hello({"FAULT_STATUS": "503", "FAULT_STATUS_PERCENT": "100"})
+    try:
+        response, body = request(proc)
+        assert (response.status, body) == (503, b"Service Unavailable\n")
+        assert request(proc, path="/healthz")[0].status == 200
+        assert request(proc, path="/readyz")[0].status == 200
+        line = proc.wait_for_line(lambda line: "status=503" in line)
+        assert 'fault="status=503"' in line
+    finally:
+        proc.kill()
+
+
+def test_fault_percentage_is_applied_to_a_share_of_requests():
+    proc = start_hello({"FAULT_STATUS": "500:50"})
+    try:
+        conn = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
+        statuses = [request(proc, conn=conn)[0].status for _ in range(200)]
+        conn.close()
+        assert set(statuses) == {200, 500}
+        # Binomial(200, 0.5): outside 50..150 with probability below 1e-12.
+        assert 50 <= statuses.count(500) <= 150
+    finally:
+        proc.kill()
+
+
+def test_faults_from_query_parameters_with_capped_delay():
+    proc = start_hello({"FAULT_MAX_DELAY": "50ms"})
+    try:
+        response, _ = request(proc, path="/?status=429&delay=10s")
+        assert response.status == 429
+        line = proc.wait_for_line(lambda line: "status=429" in line)
+        assert 'fault="delay=0.05s,status=429"' in line  # 10s asked, capped at 50ms
+        assert request(proc, path="/?delay=abc")[0].status == 400
+        assert request(proc, path="/?status=700")[0].status == 400
+        assert request(proc, path="/?status=418:0")[0].status == 200
+    finally:
+        proc.kill()
+
+
+def test_query_faults_can_be_switched_off():
+    proc = start_hello({"FAULT_QUERY": "off"})
+    try:
+        assert request(proc, path="/?status=503")[0].status == 200
+    finally:
+        proc.kill()
+
+
+# --- drain -------------------------------------------------------------------
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_0():
+    proc = start_hello({"DRAIN_SECONDS": "10"})
+    try:
+        idle = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
+        assert request(proc, conn=idle)[0].status == 200
+        slow_result = {}
+
+        def slow_request():
+            slow_result["response"] = request(proc, path="/?delay=1500ms")
+
+        slow = threading.Thread(target=slow_request)
+        slow.start()
+        time.sleep(0.3)  # let the slow request reach the server before the signal
+        proc.signal(signal.SIGTERM)
+        proc.wait_for_line(lambda line: "Draining" in line)
+
+        response, body = request(proc, path="/readyz", conn=idle)
+        assert (response.status, body) == (503, b"draining\n")
+        assert response.getheader("Connection") == "close"
+        with pytest.raises(OSError):  # no longer accepting
+            socket.create_connection((proc.host, proc.port), timeout=5).close()
+
+        slow.join(15)
+        response, body = slow_result["response"]
+        assert (response.status, body) == (200, b"Hello World!\n")
+        assert proc.wait() == 0
+        assert any("Stopped drained=true" in line for line in proc.lines)
+    finally:
+        proc.kill()
+
+
+def test_drain_timeout_bounds_the_wait():
+    proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s"})
+    try:
+        sock = proc.connect(timeout=30)
+        sock.sendall(b"GET /?delay=30s HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.3)
+        proc.signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert any("drained=false unfinished_requests=1" in line for line in proc.lines)
+        assert is_closed(sock)
+        sock.close()
+    finally:
+        proc.kill()
+
+
+# --- configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PORT": "http"},
+        {"PORT": "70000"},
+        {"LOG_FORMAT": "xml"},
+        {"LOG_LEVEL": "loud"},
+        {"DRAIN_SECONDS": "-1"},
+        {"FAULT_STATUS": "700"},
+        {"FAULT_STATUS_PERCENT": "10"},
+        {"FAULT_DELAY": "1s", "FAULT_DELAY_PERCENT": "150"},
+        {"FAULT_DELAY": "soon"},
+        {"VERSION": "v1\r\nSet-Cookie: x"},
+        {"FAULT_QUERY": "maybe"},
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(env):
+    result = subprocess.run(
+        [sys.executable, str(SERVER)],
+        env=clean_env({"PORT": "0", "LISTEN_ADDRESS": "127.0.0.1", **env}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("hello: error: ")
+    assert next(iter(env)) in lines[0]
+
+
+def test_port_in_use_is_one_error_line_and_exit_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(SERVER)],
+            env=clean_env({"PORT": str(port), "LISTEN_ADDRESS": "127.0.0.1"}),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert "cannot listen" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- pure parts -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("1.5s", 1.5), ("2m", 120.0), ("100us", 1e-4), ("3", 3.0)],
+)
+def test_parse_duration(text, seconds):
+    assert hello.parse_duration(text) == pytest.approx(seconds)
+
+
+def test_fault_rule_picks_by_cumulative_percentage():
+    rule = hello.FaultRule.parse("503:10,429:5", hello.parse_status)
+    assert rule.pick(0.0) == 503
+    assert rule.pick(9.99) == 503
+    assert rule.pick(10.0) == 429
+    assert rule.pick(14.99) == 429
+    assert rule.pick(15.0) is None
+    with pytest.raises(ValueError):
+        hello.FaultRule.parse("503:60,429:50", hello.parse_status)
