@@ -11,6 +11,7 @@ pay for line tracking.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ from meshready.schema import SchemaRegistry, split_api_version
 
 VALID, INVALID, ERROR, SKIPPED, EMPTY = "valid", "invalid", "error", "skipped", "empty"
 STATUSES = (VALID, INVALID, ERROR, SKIPPED, EMPTY)
+_ERROR_LINE = re.compile(r"\bline (\d+)")
 
 # Fields only the API server sets; in strict mode a manifest that carries them was
 # copied from a live cluster (`kubectl get -o yaml`) and should not be applied as is.
@@ -131,7 +133,8 @@ def _validate_document(
 ) -> list[ResourceResult]:
     target = getattr(doc, "target", "")
     if doc.error is not None:
-        error = FieldError("", doc.line, doc.error)
+        where = _ERROR_LINE.search(doc.error)
+        error = FieldError("", int(where.group(1)) if where else doc.line, doc.error)
         return [
             ResourceResult(doc.filename, doc.line, "", "", "", "", None, ERROR, [error], target)
         ]
@@ -204,7 +207,7 @@ def _validate_resource(
             if options.ignore_missing_schemas:
                 results.append(result(version, SKIPPED, []))
             else:
-                message = f"no schema for {api_version} {kind} (Kubernetes {version})"
+                message = f"no schema for {api_version} {kind}"
                 results.append(result(version, ERROR, [FieldError("", line, message)]))
             continue
         problems: list[tuple[tuple[str | int, ...], str]] = []
