@@ -222,6 +222,7 @@ class SchemaRegistry:
     def _load_crd_dir(self, directory: Path) -> None:
         from meshready.loader import load_file
 
+        self._note(directory)  # a directory's mtime changes when a file is added or removed
         if not directory.is_dir():
             return
         for path in sorted(directory.rglob("*")):
