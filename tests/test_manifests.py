@@ -410,3 +410,19 @@ def test_findings_name_cluster_scoped_objects_without_a_slash():
     assert (
         str(gitops.Finding("f.yaml", 3, "RootSync", "ns", "x", "m")) == "f.yaml:3: RootSync ns/x: m"
     )
+
+
+def test_bootstrap_manifests_validate_strictly_against_their_schemas():
+    result = run_cli("validate", "--strict", "--summary", "bootstrap", cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid: 2, Invalid: 0" in result.stdout
+
+
+def test_a_misspelt_rootsync_field_is_rejected(tmp_path: Path):
+    text = (ROOT / "bootstrap/config-sync/rootsync.yaml").read_text()
+    assert "  sourceFormat: unstructured" in text
+    broken = tmp_path / "rootsync.yaml"
+    broken.write_text(text.replace("  sourceFormat: unstructured", "  sourceformat: unstructured"))
+    result = run_cli("validate", "--strict", str(broken), cwd=ROOT)
+    assert result.returncode == 1
+    assert "sourceformat" in result.stdout
