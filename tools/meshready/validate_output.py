@@ -49,12 +49,12 @@ def summary_counts(results: Sequence[ResourceResult]) -> Counter[str]:
     return Counter(r.status for r in results)
 
 
-def summary_line(results: Sequence[ResourceResult], files: int) -> str:
+def summary_line(results: Sequence[ResourceResult], files: int, unit: str = "file") -> str:
     counts = summary_counts(results)
     resources = sum(counts[s] for s in (VALID, INVALID, ERROR, SKIPPED))
     text = (
         f"Summary: {resources} resource{'s' * (resources != 1)} found in {files} "
-        f"file{'s' * (files != 1)} - Valid: {counts[VALID]}, Invalid: {counts[INVALID]}, "
+        f"{unit}{'s' * (files != 1)} - Valid: {counts[VALID]}, Invalid: {counts[INVALID]}, "
         f"Errors: {counts[ERROR]}, Skipped: {counts[SKIPPED]}"
     )
     return text + (f", Empty: {counts[EMPTY]}" if counts[EMPTY] else "")
@@ -62,8 +62,15 @@ def summary_line(results: Sequence[ResourceResult], files: int) -> str:
 
 class Output:
     def __init__(
-        self, stream: TextIO, summary: bool, verbose: bool, files: int, show_version: bool
+        self,
+        stream: TextIO,
+        summary: bool,
+        verbose: bool,
+        files: int,
+        show_version: bool,
+        unit: str = "file",
     ):
+        self.unit = unit  # what `files` counts: input files, or rendered targets
         self.stream = stream
         self.summary = summary
         self.verbose = verbose
@@ -91,7 +98,7 @@ class TextOutput(Output):
 
     def flush(self) -> None:
         if self.summary:
-            self.stream.write(summary_line(self.results, self.files) + "\n")
+            self.stream.write(summary_line(self.results, self.files, self.unit) + "\n")
 
 
 class JSONOutput(Output):
@@ -177,7 +184,7 @@ class TAPOutput(Output):
                 lines.append(f"ok {number} - {where} ({label})")
         lines.append(f"1..{len(self.results)}")
         if self.summary:
-            lines.append("# " + summary_line(self.results, self.files))
+            lines.append("# " + summary_line(self.results, self.files, self.unit))
         self.stream.write("\n".join(lines) + "\n")
 
 
@@ -188,6 +195,7 @@ def new_output(
     verbose: bool = False,
     files: int = 0,
     show_version: bool = False,
+    unit: str = "file",
 ) -> Output:
     classes = {"text": TextOutput, "json": JSONOutput, "junit": JUnitOutput, "tap": TAPOutput}
-    return classes[fmt](stream, summary, verbose, files, show_version)
+    return classes[fmt](stream, summary, verbose, files, show_version, unit)

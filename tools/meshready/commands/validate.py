@@ -309,7 +309,13 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     resources = [r for r in results if r.kind or r.status == "error"]
     out = _Capture(sys.stdout) if cache_key else sys.stdout
     output = new_output(
-        args.output, out, args.summary, args.verbose, files, show_version=len(resolved) > 1
+        args.output,
+        out,
+        args.summary,
+        args.verbose,
+        files,
+        show_version=len(resolved) > 1,
+        unit="target" if args.rendered else "file",
     )
     for result in results:
         output.write(result)
