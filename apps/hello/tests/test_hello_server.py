@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 from hello_process import SERVER, clean_env, start_hello
@@ -39,9 +40,13 @@ def request(server, method="GET", path="/", headers=None, conn=None):
     return response, body
 
 
+# Bytes read past the end of a response (pipelining), kept for the next read_response.
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """One response from a raw socket: status, headers (lower-case names), body."""
-    data = b""
+    data = _unread.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -57,6 +62,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     length = int(headers.get("content-length", "0"))
     while len(rest) < length:
         rest += sock.recv(65536)
+    _unread[sock] = rest[length:]
     return status, headers, rest[:length]
 
 
