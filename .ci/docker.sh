@@ -47,6 +47,18 @@ start() {
     return 0
 }
 
+# PIDs whose command line names DIR: the engine's containerd and shims, nothing else.
+instance_pids() {
+    local dir=$1 pid
+    for pid in /proc/[0-9]*; do
+        pid=${pid#/proc/}
+        [[ $pid == "$$" ]] && continue
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/"; then
+            echo -n "$pid "
+        fi
+    done
+}
+
 stop() {
     local dir=${1:?usage: docker.sh stop DIR}
     [[ -d $dir ]] || return 0
@@ -74,11 +86,25 @@ stop() {
         fi
         log "dockerd $pid stopped"
     fi
+    # dockerd's own containerd (started with a config under DIR) may outlive it briefly and
+    # recreate its sockets; wait for the processes of this instance only, found by DIR.
+    for _ in $(seq 1 40); do
+        local left
+        left=$(instance_pids "$dir")
+        [[ -z $left ]] && break
+        sleep 0.25
+    done
+    left=$(instance_pids "$dir")
+    if [[ -n $left ]]; then
+        log "killing leftover processes of this engine: $left"
+        # shellcheck disable=SC2086  # one pid per word
+        kill -KILL $left 2>/dev/null || true
+    fi
     # Overlay mounts of a killed engine may linger; unmount what is under the dir only.
-    grep -F " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r mnt; do
+    { grep -F " $dir/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r mnt; do
         umount -l "$mnt" 2>/dev/null || true
     done
-    rm -rf "$dir"
+    rm -rf "$dir" 2>/dev/null || { sleep 1; rm -rf "$dir"; }
 }
 
 case "${1:-}" in
