@@ -335,6 +335,10 @@ class LoadGenerator:
         self.in_flight = 0
         self.stopped_at: float | None = None
         self.schedule_done = False
+        # How far behind its due time the latest slot was sent: a run that fell behind
+        # finishes its last sends after the planned end, and its actual rate shows it.
+        self._last_due = -math.inf
+        self._last_lag = 0.0
         self.total = Stats(0.0)
         self.interval = Stats(0.0)
 
@@ -406,6 +410,8 @@ class LoadGenerator:
         late = sent_at - due > LATE_AFTER
         with self._lock:
             self.in_flight += 1
+            if due > self._last_due:
+                self._last_due, self._last_lag = due, sent_at - due
             for stats in (self.interval, self.total):
                 stats.sent += 1
                 stats.late += late
@@ -464,8 +470,8 @@ class LoadGenerator:
     def _elapsed(self, now: float) -> float:
         ends = [now]
         if self.end is not None:
-            if self.schedule_done:  # every slot was claimed: the run lasted its full duration
-                return self.end - self.started
+            if self.schedule_done:  # every slot was claimed: the run is over
+                return self.end + max(0.0, self._last_lag) - self.started
             ends.append(self.end)
         if self.stopped_at is not None:
             ends.append(self.stopped_at)

@@ -134,6 +134,26 @@ def test_slow_server_timeouts_are_counted_and_schedule_kept(hello):
     assert summary["latency_ms"] is None
 
 
+def test_falling_behind_is_reported_not_hidden(hello):
+    # One request in flight at a time, each 100 ms: at most ~10/s of the 20/s asked.
+    result = run_loadgen(
+        {
+            "SERVER_ADDR": hello.url("/?delay=100ms"),
+            "REQUESTS_PER_SECOND": "20",
+            "DURATION": "1",
+            "CONCURRENCY": "1",
+        },
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["sent"] == 20  # every slot is still sent, late
+    assert summary["late"] >= 15
+    assert summary["achieved_ratio"] < 0.75
+    # Measured from the intended send time, the queueing shows; from the actual send it does not.
+    assert summary["latency_ms"]["max"] > 5 * summary["service_latency_ms"]["max"]
+
+
 def test_max_error_rate_fails_the_run(hello):
     env = {
         "SERVER_ADDR": hello.url("/?status=503:50"),
