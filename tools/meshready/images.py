@@ -441,7 +441,9 @@ def hardened_run_flags(name: str) -> list[str]:
 @contextlib.contextmanager
 def _running_server(builder: Builder, tag: str, port: int) -> Iterator[str]:
     name = f"meshready-smoke-hello-{secrets.token_hex(4)}"
-    argv = [builder.path, "run", "--detach", *hardened_run_flags(name), "--env", f"PORT={port}"]
+    # Host networking shares the machine's interfaces: bind loopback only.
+    env = ["--env", f"PORT={port}", "--env", "LISTEN_ADDRESS=127.0.0.1"]
+    argv = [builder.path, "run", "--detach", *hardened_run_flags(name), *env]
     proc = _run([*argv, tag], 120)
     if proc.returncode != 0:
         raise MeshreadyError(f"cannot start {tag}: {_last_line(proc)}", EXIT_FINDINGS)
