@@ -70,6 +70,7 @@ def lint(session: nox.Session) -> None:
     output = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     session.run("meshready", "analyze", "--output", output)
     session.run("meshready", "gitops")
+    session.run("meshready", "images", "check-pinned")
 
 
 @nox.session
