@@ -206,12 +206,29 @@ def _segments(text: str) -> Iterator[tuple[int, int, bool]]:
         yield start, len(text), explicit
 
 
-def load_text(text: str, filename: str) -> list[LoadedDocument]:
-    """Every document of a YAML stream. A document without content counts only when it is
-    introduced by `---` (so a file of comments yields no documents)."""
+@dataclass(frozen=True)
+class DocumentText:
+    """One document of a YAML stream, split off but not parsed yet. `load()` gives exactly
+    the `LoadedDocument` that `load_text` gives for it; a caller that needs only some
+    documents (picked by a cheap look at `text`) parses just those."""
+
+    filename: str
+    index: int
+    text: str
+    first_line: int  # line of the document's first character
+    content_line: int  # line where its content starts
+
+    def load(self) -> LoadedDocument:
+        return _load_document(
+            self.text, self.filename, self.index, self.first_line, self.content_line
+        )
+
+
+def split_text(text: str, filename: str) -> list[DocumentText]:
+    """The documents of a YAML stream, unparsed (see `load_text`)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    documents: list[LoadedDocument] = []
+    documents: list[DocumentText] = []
     line = 1
     position = 0
     for start, end, explicit in _segments(text):
@@ -222,8 +239,14 @@ def load_text(text: str, filename: str) -> list[LoadedDocument]:
         if content is None and not explicit:
             continue
         content_line = line + (chunk.count("\n", 0, content.start()) if content else 0)
-        documents.append(_load_document(chunk, filename, len(documents), line, content_line))
+        documents.append(DocumentText(filename, len(documents), chunk, line, content_line))
     return documents
+
+
+def load_text(text: str, filename: str) -> list[LoadedDocument]:
+    """Every document of a YAML stream. A document without content counts only when it is
+    introduced by `---` (so a file of comments yields no documents)."""
+    return [document.load() for document in split_text(text, filename)]
 
 
 def _load_document(
