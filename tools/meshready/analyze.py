@@ -21,9 +21,11 @@ Configuration ([tool.meshready] in pyproject.toml):
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -495,12 +497,30 @@ def analyze(
     report = AnalysisReport(
         targets=[], findings=[], suppressed=[], fail_on=fail_on or analysis.fail_on
     )
-    for result in results:
-        if not result.ok:
-            continue
-        active, suppressed, count = analyze_target(result, analysis, locator)
-        report.targets.append(result.target)
-        report.findings.extend(active)
-        report.suppressed.extend(suppressed)
-        report.objects += count
+    with _cyclic_gc_paused():
+        for result in results:
+            if not result.ok:
+                continue
+            active, suppressed, count = analyze_target(result, analysis, locator)
+            report.targets.append(result.target)
+            report.findings.extend(active)
+            report.suppressed.extend(suppressed)
+            report.objects += count
     return report
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Analysis allocates many small objects (views, indexes, parsed source documents)
+    that all live until the report is made. CPython's cycle collector runs every few
+    hundred allocations and, as they pile up, rescans them again and again: a third of
+    the time of `meshready analyze` on 10,000 objects. Reference counting still frees
+    everything as usual; the few cycles made meanwhile (PyYAML's loaders) wait for the
+    next collection after the analysis."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
