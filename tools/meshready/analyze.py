@@ -33,7 +33,7 @@ from typing import Any
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
 from meshready.loader import DocumentText, LoadedDocument, LoadError, read_text, split_text
-from meshready.render import RenderedObject, RenderResult
+from meshready.render import RenderResult
 from meshready.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
 from meshready.rules import suppression as supp
 from meshready.rules.model import (
@@ -137,19 +137,6 @@ def analysis_config(config: RepoConfig) -> AnalysisConfig:
 # ---------------------------------------------------------------- indexing
 
 
-def _identity(rendered: RenderedObject, index: int) -> dict[str, Any]:
-    obj = rendered.obj
-    meta = as_dict(obj.get("metadata"))
-    return {
-        "obj": obj,
-        "kind": str(obj.get("kind", "")),
-        "name": str(meta.get("name", "")),
-        "namespace": str(meta.get("namespace", "") or ""),
-        "source_path": rendered.source_path,
-        "index": index,
-    }
-
-
 def build_context(
     result: RenderResult, settings: TargetSettings
 ) -> tuple[Context, list[K8sObject]]:
@@ -158,16 +145,25 @@ def build_context(
     everything: list[K8sObject] = []
     pdbs: list[K8sObject] = []
     for index, rendered in enumerate(result.objects):
-        ident = _identity(rendered, index)
-        kind = ident["kind"]
+        obj = rendered.obj
+        meta = as_dict(obj.get("metadata"))
+        kind = str(obj.get("kind", ""))
+        identity = (
+            obj,
+            kind,
+            str(meta.get("name", "")),
+            str(meta.get("namespace", "") or ""),
+            rendered.source_path,
+            index,
+        )
         if kind in WORKLOAD_KINDS:
-            item: K8sObject = Workload(**ident, template_path=POD_TEMPLATE_PATHS[kind])
+            item: K8sObject = Workload(*identity, POD_TEMPLATE_PATHS[kind])
             ctx.workloads.append(item)  # type: ignore[arg-type]
         elif kind == "Service":
-            item = Service(**ident)
+            item = Service(*identity)
             ctx.services.append(item)  # type: ignore[arg-type]
         else:
-            item = K8sObject(**ident)
+            item = K8sObject(*identity)
             if kind == "Namespace":
                 ctx.namespaces[item.name] = item
             elif kind == "PodDisruptionBudget":
@@ -448,10 +444,13 @@ def analyze_target(
     # Suppression annotations, parsed once per object that carries one.
     suppressions: dict[int, supp.Suppression] = {}
     for item in everything:
-        value = item.annotations.get(supp.ANNOTATION)
-        if value is None:
+        # The raw annotations, not item.annotations: that view costs a dict per object and
+        # only a few objects carry the annotation. Keys are str (YAML gives no other key
+        # whose str() is the annotation's name), values are read as str like in the view.
+        annotations = as_dict(as_dict(item.obj.get("metadata")).get("annotations"))
+        if supp.ANNOTATION not in annotations:
             continue
-        parsed = supp.parse(value)
+        parsed = supp.parse(str(annotations[supp.ANNOTATION]))
         suppressions[id(item)] = parsed
         where = ("metadata", "annotations", supp.ANNOTATION)
         for clause in parsed.missing_reason:

@@ -79,7 +79,6 @@ KNOWN_SIDECAR_ANNOTATIONS = frozenset(
         "sidecar.istio.io/userVolumeMount",
     }
 )
-PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
 def port_protocol(port: ServicePort) -> str | None:
@@ -102,15 +101,6 @@ def port_protocol(port: ServicePort) -> str | None:
 
 def first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str | None:
     return next((labels[k] for k in keys if labels.get(k)), None)
-
-
-def probe_ports(container_spec: dict) -> Iterator[tuple[str, object, tuple]]:
-    """(probe name, port, path inside the container) for every probe that names a port."""
-    for probe in PROBES:
-        handler = as_dict(container_spec.get(probe))
-        for kind in ("httpGet", "tcpSocket", "grpc"):
-            if "port" in as_dict(handler.get(kind)):
-                yield probe, handler[kind]["port"], (probe, kind, "port")
 
 
 @rule(
@@ -276,7 +266,7 @@ def service_selects_nothing(service: Service, ctx: Context) -> Iterator[Hit]:
 )
 def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
     for workload in ctx.workloads_of.get(id(service), ()):
-        containers = list(workload.containers(include_init=False))
+        containers = list(workload.app_containers)
         numbers = set().union(*(c.port_numbers() for c in containers))
         names = set().union(*(c.port_names() for c in containers))
         for port in service.ports:
@@ -302,9 +292,9 @@ def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
     remediation="Declare the port in the container's `ports` (with a name) and probe it by that name.",
 )
 def probe_port_undeclared(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers(include_init=False):
+    for container in workload.app_containers:
         numbers, names = container.port_numbers(), container.port_names()
-        for probe, port, path in probe_ports(container.spec):
+        for probe, port, path in container.probe_ports:
             declared = port in numbers if isinstance(port, int) else str(port) in names
             if not declared:
                 yield Hit(
@@ -344,11 +334,10 @@ def selector_template_mismatch(workload: Workload, ctx: Context) -> Iterator[Hit
 
 
 def _security_contexts(workload: Workload):
-    pod = as_dict(workload.pod_spec.get("securityContext"))
-    yield pod, (*workload.pod_spec_path, "securityContext"), "pod"
-    for container in workload.containers():
+    yield workload.pod_security_context, (*workload.pod_spec_path, "securityContext"), "pod"
+    for container in workload.all_containers:
         yield (
-            as_dict(container.spec.get("securityContext")),
+            container.security_context,
             (*container.path, "securityContext"),
             f"container {container.name}",
         )
@@ -388,14 +377,14 @@ def envoy_uid(workload: Workload, ctx: Context) -> Iterator[Hit]:
     remediation="Move the application port out of the 150xx range Istio reserves.",
 )
 def envoy_reserved_port(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
+    for container in workload.all_containers:
         for i, port in enumerate(container.ports):
             if port.get("containerPort") in ENVOY_RESERVED_PORTS:
                 yield Hit(
                     (*container.path, "ports", i, "containerPort"),
                     f"containerPort {port['containerPort']} of container {container.name}",
                 )
-        for probe, port, path in probe_ports(container.spec):
+        for probe, port, path in container.probe_ports:
             if port in ENVOY_RESERVED_PORTS:
                 yield Hit(
                     (*container.path, *path), f"{probe} port {port} of container {container.name}"

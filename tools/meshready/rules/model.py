@@ -28,6 +28,8 @@ WORKLOAD_KINDS = frozenset(POD_TEMPLATE_PATHS)
 # Kinds whose pods are meant to stay up and serve; Jobs run to completion.
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+PROBE_HANDLERS = ("httpGet", "tcpSocket", "grpc")
 
 
 class cached_property:
@@ -120,10 +122,37 @@ class Container:
         return [p for p in as_list(self.spec.get("ports")) if isinstance(p, dict)]
 
     def port_numbers(self) -> set[int]:
-        return {p["containerPort"] for p in self.ports if isinstance(p.get("containerPort"), int)}
+        return self._port_numbers
 
     def port_names(self) -> set[str]:
+        return self._port_names
+
+    @cached_property
+    def _port_numbers(self) -> set[int]:
+        return {p["containerPort"] for p in self.ports if isinstance(p.get("containerPort"), int)}
+
+    @cached_property
+    def _port_names(self) -> set[str]:
         return {str(p["name"]) for p in self.ports if p.get("name")}
+
+    @cached_property
+    def security_context(self) -> dict[str, Any]:
+        return as_dict(self.spec.get("securityContext"))
+
+    @cached_property
+    def probe_ports(self) -> tuple[tuple[str, Any, Path], ...]:
+        """(probe name, port, path inside the container) for every probe that names a port."""
+        found = []
+        spec = self.spec
+        for probe in PROBES:
+            handler = spec.get(probe)
+            if not isinstance(handler, dict):
+                continue
+            for kind in PROBE_HANDLERS:
+                action = handler.get(kind)
+                if isinstance(action, dict) and "port" in action:
+                    found.append((probe, action["port"], (probe, kind, "port")))
+        return tuple(found)
 
 
 @dataclass(eq=False)
@@ -151,17 +180,21 @@ class Workload(K8sObject):
         return as_dict(get(self.obj, self.pod_spec_path))
 
     def containers(self, include_init: bool = True) -> Iterator[Container]:
-        yield from self._containers
-        if include_init:
-            yield from self._init_containers
+        return iter(self.all_containers if include_init else self.app_containers)
 
     @cached_property
-    def _containers(self) -> tuple[Container, ...]:
+    def app_containers(self) -> tuple[Container, ...]:
+        """The pod's containers, without its init containers."""
         return self._container_group("containers", init=False)
 
     @cached_property
-    def _init_containers(self) -> tuple[Container, ...]:
-        return self._container_group("initContainers", init=True)
+    def all_containers(self) -> tuple[Container, ...]:
+        """Containers, then init containers."""
+        return self.app_containers + self._container_group("initContainers", init=True)
+
+    @cached_property
+    def pod_security_context(self) -> dict[str, Any]:
+        return as_dict(self.pod_spec.get("securityContext"))
 
     def _container_group(self, key: str, init: bool) -> tuple[Container, ...]:
         return tuple(
@@ -172,7 +205,7 @@ class Workload(K8sObject):
 
     @property
     def serves_ports(self) -> bool:
-        return any(c.ports for c in self.containers(include_init=False))
+        return any(c.ports for c in self.app_containers)
 
 
 @dataclass

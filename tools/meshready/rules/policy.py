@@ -21,14 +21,6 @@ ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 SERVING_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
 
 
-def _context(container: Container) -> dict:
-    return as_dict(container.spec.get("securityContext"))
-
-
-def _pod_context(workload: Workload) -> dict:
-    return as_dict(workload.pod_spec.get("securityContext"))
-
-
 def _where(container: Container) -> str:
     return f"{'init container' if container.init else 'container'} {container.name}"
 
@@ -50,9 +42,9 @@ def _where(container: Container) -> str:
     ),
 )
 def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    pod = _pod_context(workload)
-    for container in workload.containers():
-        own = _context(container)
+    pod = workload.pod_security_context
+    for container in workload.all_containers:
+        own = container.security_context
         non_root = own.get("runAsNonRoot", pod.get("runAsNonRoot"))
         user = own.get("runAsUser", pod.get("runAsUser"))
         if user == 0:
@@ -75,8 +67,8 @@ def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
     remediation="Set `securityContext.allowPrivilegeEscalation: false` on every container.",
 )
 def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
-        own = _context(container)
+    for container in workload.all_containers:
+        own = container.security_context
         if own.get("allowPrivilegeEscalation") is not False:
             yield Hit(
                 (*container.path, "securityContext") if own else container.path, _where(container)
@@ -96,8 +88,8 @@ def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit
     remediation="Set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir where the app must write.",
 )
 def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
-        own = _context(container)
+    for container in workload.all_containers:
+        own = container.security_context
         if own.get("readOnlyRootFilesystem") is not True:
             yield Hit(
                 (*container.path, "securityContext") if own else container.path, _where(container)
@@ -118,8 +110,8 @@ def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]
     remediation="Set `securityContext.capabilities.drop: [ALL]`; add back only NET_BIND_SERVICE if needed.",
 )
 def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
-        own = _context(container)
+    for container in workload.all_containers:
+        own = container.security_context
         capabilities = as_dict(own.get("capabilities"))
         path = (*container.path, "securityContext", "capabilities")
         if "ALL" not in [str(c).upper() for c in as_list(capabilities.get("drop"))]:
@@ -146,9 +138,9 @@ def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
     remediation="Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod.",
 )
 def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    pod_type = as_dict(_pod_context(workload).get("seccompProfile")).get("type")
-    for container in workload.containers():
-        own = _context(container)
+    pod_type = as_dict(workload.pod_security_context.get("seccompProfile")).get("type")
+    for container in workload.all_containers:
+        own = container.security_context
         kind = as_dict(own.get("seccompProfile")).get("type", pod_type)
         if kind not in SECCOMP_ALLOWED:
             shown = f"seccompProfile {kind}" if kind else "no seccompProfile"
@@ -168,8 +160,8 @@ def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
     remediation="Remove `privileged: true`; grant the single capability the workload needs instead.",
 )
 def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
-        if _context(container).get("privileged") is True:
+    for container in workload.all_containers:
+        if container.security_context.get("privileged") is True:
             yield Hit((*container.path, "securityContext", "privileged"), _where(container))
 
 
@@ -227,7 +219,7 @@ def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
     remediation="Set `resources.requests.cpu`, `resources.requests.memory` and `resources.limits.memory`.",
 )
 def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
+    for container in workload.all_containers:
         resources = as_dict(container.spec.get("resources"))
         missing = [
             f"{section}.{name}"
@@ -255,7 +247,7 @@ def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
 def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if workload.kind in ("Job", "CronJob"):
         return
-    for container in workload.containers(include_init=False):
+    for container in workload.app_containers:
         if not container.ports:
             continue
         missing = [p for p in ("livenessProbe", "readinessProbe") if not container.spec.get(p)]
@@ -287,7 +279,7 @@ def image_parts(image: str) -> tuple[str, str | None, str | None]:
     remediation="Use an immutable tag built from the commit (`nox -s build` prints it), or a digest.",
 )
 def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.containers():
+    for container in workload.all_containers:
         image = str(container.spec.get("image", ""))
         _, tag, digest = image_parts(image)
         if digest is None and tag in (None, "latest"):
@@ -310,7 +302,7 @@ def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
 def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if not ctx.settings.require_digest:
         return
-    for container in workload.containers():
+    for container in workload.all_containers:
         image = str(container.spec.get("image", ""))
         if image_parts(image)[2] is None:
             yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
