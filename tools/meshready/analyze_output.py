@@ -59,6 +59,15 @@ def text(report: AnalysisReport, verbose: bool = False) -> str:
                     f"    {_location(finding)}: {finding.severity.label}: "
                     f"{finding.rule.id} {finding.rule.name}: {finding.message}{mark}"
                 )
+    fired = sorted({f.rule.id: f.rule for f in report.findings}.values(), key=lambda r: r.id)
+    if fired:
+        # Once per rule rather than per finding: the reader sees the fix without scrolling
+        # to docs/rules.md, and a rule that fires fifty times does not repeat itself.
+        lines.append("how to fix:")
+        lines.extend(
+            f"  {rule.id} {rule.name}: {rule.remediation} (docs/rules.md#{rule.id.lower()}-{rule.name})"
+            for rule in fired
+        )
     if report.suppressed and not verbose:
         lines.append(f"({len(report.suppressed)} suppressed; --verbose lists them)")
     lines.append(summary_line(report))
