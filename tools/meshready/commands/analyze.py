@@ -88,8 +88,12 @@ def check_stage(results: list[RenderResult], config: RepoConfig):
         )
     for target in report.targets:
         found = [f for f in report.findings if f.target == target]
-        errors = sum(f.severity >= report.fail_on for f in found)
-        stage.per_target[target] = f"{errors} fail, {len(found) - errors} other" if found else "ok"
+        by_severity = [
+            f"{n} {s.label}{'' if n == 1 or s is Severity.INFO else 's'}"
+            for s in sorted(Severity, reverse=True)
+            if (n := sum(f.severity is s for f in found))
+        ]
+        stage.per_target[target] = ", ".join(by_severity) or "ok"
     counts = report.counts()
     stage.summary = (
         f"{len(report.findings)} findings ({counts[Severity.ERROR]} errors, "

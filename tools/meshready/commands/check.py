@@ -53,16 +53,23 @@ def run(args: argparse.Namespace) -> int:
         for line in report.lines:
             print(line)
 
-    names = [r.name for r in reports]
-    width = max(len(r.target) for r in results)
+    # Columns as wide as their widest cell, so a long status never shifts the next one.
+    header = ["target", "objects", "render", *(r.name for r in reports)]
+    rows = [
+        [
+            result.target,
+            str(len(result.objects)),
+            "ok" if result.ok else "FAILED",
+            *(rep.per_target.get(result.target, "-") for rep in reports),
+        ]
+        for result in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     print()
-    print(
-        f"{'target':<{width}}  {'objects':>7}  {'render':<8}" + "".join(f"  {n:<14}" for n in names)
-    )
-    for result in results:
-        cells = "".join(f"  {rep.per_target.get(result.target, '-'):<14}" for rep in reports)
-        status = "ok" if result.ok else "FAILED"
-        print(f"{result.target:<{width}}  {len(result.objects):>7}  {status:<8}{cells}")
+    for row in [header, *rows]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     objects = sum(len(r.objects) for r in rendered)
     failures = failed_renders + sum(r.failures for r in reports)
     stage_summaries = "".join(f", {r.name}: {r.summary}" for r in reports)
