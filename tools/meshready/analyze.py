@@ -45,8 +45,9 @@ from meshready.rules.model import (
     TargetSettings,
     Workload,
     as_dict,
+    as_list,
+    expressions_match,
     get,
-    label_selector_matches,
     labels_match,
     string_map,
 )
@@ -185,8 +186,17 @@ def build_context(
             service_index[(service.namespace, key, value)].append(service)
     pdb_index: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
     pdb_scan: dict[str, list[K8sObject]] = defaultdict(list)  # matchExpressions-only selectors
+    # Each PDB's selector, read once: (matchLabels, matchExpressions), or None for a PDB
+    # without one (policy/v1: it selects every pod of the namespace).
+    pdb_selectors: dict[int, tuple[dict[str, str], list[Any]] | None] = {}
     for pdb in pdbs:
-        match_labels = string_map(get(pdb.obj, ("spec", "selector", "matchLabels")))
+        selector = get(pdb.obj, ("spec", "selector"))
+        match_labels = string_map(as_dict(selector).get("matchLabels"))
+        pdb_selectors[id(pdb)] = (
+            None
+            if selector is None
+            else (match_labels, as_list(as_dict(selector).get("matchExpressions")))
+        )
         if match_labels:
             key, value = min(match_labels.items())
             pdb_index[(pdb.namespace, key, value)].append(pdb)
@@ -204,16 +214,22 @@ def build_context(
                     matched.append(service)
                     ctx.workloads_of.setdefault(id(service), []).append(workload)
             for pdb in pdb_index.get((namespace, key, value), ()):
-                if label_selector_matches(get(pdb.obj, ("spec", "selector")), labels):
+                if _pdb_selects(pdb_selectors[id(pdb)], labels):
                     matched_pdbs.append(pdb)
         for pdb in pdb_scan.get(namespace, ()):
-            selector = get(pdb.obj, ("spec", "selector"))
-            # An empty PDB selector (policy/v1) selects every pod of the namespace.
-            if selector is None or label_selector_matches(selector, labels):
+            if _pdb_selects(pdb_selectors[id(pdb)], labels):
                 matched_pdbs.append(pdb)
         ctx.services_of[id(workload)] = sorted(matched, key=lambda s: s.index)
         ctx.pdbs_of[id(workload)] = matched_pdbs
     return ctx, everything
+
+
+def _pdb_selects(selector: tuple[dict[str, str], list[Any]] | None, labels: dict[str, str]) -> bool:
+    """`label_selector_matches` on a selector read beforehand; None selects everything."""
+    if selector is None:
+        return True
+    match_labels, expressions = selector
+    return labels_match(match_labels, labels) and expressions_match(expressions, labels)
 
 
 # ---------------------------------------------------------------- findings
