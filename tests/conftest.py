@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,17 @@ if "KUSTOMIZE" not in os.environ and (VENV_BIN / "kubectl").is_file():
     os.environ["KUSTOMIZE"] = str(VENV_BIN / "kubectl")
 
 MESHREADY = str(VENV_BIN / "meshready")
+REPO = Path(__file__).resolve().parents[1]
+# What a copy of this repository needs to render, validate, analyze and check its targets.
+REPO_STATE = (
+    "pyproject.toml",
+    "base",
+    "overlays",
+    "components",
+    "clusters",
+    "bootstrap",
+    "schemas",
+)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -127,3 +139,16 @@ def mini_repo(tmp_path: Path) -> Path:
             """,
         },
     )
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of this repository's manifests and config, to break on purpose."""
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    for name in REPO_STATE:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, copy / name)
+        else:
+            shutil.copy(REPO / name, copy / name)
+    return copy

@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import run_cli
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _copy_repo(tmp_path: Path) -> Path:
-    copy = tmp_path / "repo"
-    for name in (
-        "pyproject.toml",
-        "base",
-        "overlays",
-        "components",
-        "clusters",
-        "bootstrap",
-        "schemas",
-    ):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name)
-        else:
-            copy.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, copy / name)
-    return copy
+from conftest import REPO, run_cli
 
 
 def test_the_repository_passes_the_main_job():
@@ -42,8 +19,8 @@ def test_the_repository_passes_the_main_job():
     assert "result: OK" in result.stderr
 
 
-def test_a_failed_target_and_a_finding_fail_the_job_and_are_named(tmp_path: Path):
-    repo = _copy_repo(tmp_path)
+def test_a_failed_target_and_a_finding_fail_the_job_and_are_named(repo_copy: Path):
+    repo = repo_copy
     (repo / "overlays/broken").mkdir()
     (repo / "overlays/broken/kustomization.yaml").write_text("resources: [gone.yaml]\n")
     service = repo / "base/hello/service.yaml"

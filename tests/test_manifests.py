@@ -200,11 +200,8 @@ def test_committed_hydrated_output_is_fresh():
 
 
 @pytest.fixture
-def broken_copy(tmp_path: Path) -> Path:
-    for name in ("base", "overlays", "components"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    return tmp_path
+def broken_copy(repo_copy: Path) -> Path:
+    return repo_copy
 
 
 def test_removing_a_port_name_fails_naming_rule_object_and_file(broken_copy: Path):
