@@ -31,6 +31,22 @@ ODD_OBJECTS = [
         "metadata": {"name": "t"},
         "spec": {"selector": {"app": "1"}, "ports": "x"},
     },
+    # Two Services selecting one workload, one with a list where a port number belongs.
+    {
+        "kind": "Deployment",
+        "metadata": {"name": "w"},
+        "spec": {"template": {"metadata": {"labels": {"app": "w"}}, "spec": {"containers": []}}},
+    },
+    {
+        "kind": "Service",
+        "metadata": {"name": "w1"},
+        "spec": {"selector": {"app": "w"}, "ports": [{"port": [80], "name": "http"}]},
+    },
+    {
+        "kind": "Service",
+        "metadata": {"name": "w2"},
+        "spec": {"selector": {"app": "w"}, "ports": [{"port": [80], "name": "tcp"}]},
+    },
     {"kind": "Namespace", "metadata": {"name": 7}},
     {"kind": "PodDisruptionBudget", "metadata": {"name": "p"}, "spec": {"selector": "all"}},
     {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"}, "spec": {"scaleTargetRef": 3}},

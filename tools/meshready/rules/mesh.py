@@ -218,6 +218,8 @@ def conflicting_port_protocols(workload: Workload, ctx: Context) -> Iterator[Hit
     reported: set[object] = set()
     for service in ctx.services_of.get(id(workload), ()):
         for port in service.ports:
+            if not isinstance(port.number, int):
+                continue  # a malformed port number is the validator's to report
             protocol = port_protocol(port) or "unnamed (sniffed)"
             if port.number not in seen:
                 seen[port.number] = (protocol, service.name)
