@@ -1,3 +1,5 @@
-from meshready.cli import main
+import sys
 
-raise SystemExit(main())
+from meshready.entry import main
+
+sys.exit(main())
