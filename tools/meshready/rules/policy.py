@@ -25,6 +25,12 @@ def _where(container: Container) -> str:
     return f"{'init container' if container.init else 'container'} {container.name}"
 
 
+def _security_context_path(container: Container) -> tuple:
+    """Where a missing security setting belongs: the container's securityContext if it
+    has one (so the finding points at the block to edit), else the container itself."""
+    return (*container.path, "securityContext") if container.security_context else container.path
+
+
 @rule(
     id="MR201",
     name="run-as-non-root",
@@ -50,8 +56,9 @@ def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
         if user == 0:
             yield Hit((*container.path, "securityContext"), f"{_where(container)} runs as UID 0")
         elif non_root is not True:
-            path = (*container.path, "securityContext") if own else container.path
-            yield Hit(path, f"{_where(container)} has no runAsNonRoot: true")
+            yield Hit(
+                _security_context_path(container), f"{_where(container)} has no runAsNonRoot: true"
+            )
 
 
 @rule(
@@ -70,9 +77,7 @@ def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit
     for container in workload.all_containers:
         own = container.security_context
         if own.get("allowPrivilegeEscalation") is not False:
-            yield Hit(
-                (*container.path, "securityContext") if own else container.path, _where(container)
-            )
+            yield Hit(_security_context_path(container), _where(container))
 
 
 @rule(
@@ -91,9 +96,7 @@ def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]
     for container in workload.all_containers:
         own = container.security_context
         if own.get("readOnlyRootFilesystem") is not True:
-            yield Hit(
-                (*container.path, "securityContext") if own else container.path, _where(container)
-            )
+            yield Hit(_security_context_path(container), _where(container))
 
 
 @rule(
@@ -144,10 +147,7 @@ def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
         kind = as_dict(own.get("seccompProfile")).get("type", pod_type)
         if kind not in SECCOMP_ALLOWED:
             shown = f"seccompProfile {kind}" if kind else "no seccompProfile"
-            yield Hit(
-                (*container.path, "securityContext") if own else container.path,
-                f"{_where(container)} has {shown}",
-            )
+            yield Hit(_security_context_path(container), f"{_where(container)} has {shown}")
 
 
 @rule(
