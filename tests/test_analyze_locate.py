@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from meshready.analyze import Locator
-from meshready.loader import load_file
-from meshready.rules.model import K8sObject
+from meshready.analyze.engine import Locator
+from meshready.manifests.loader import load_file
+from meshready.analyze.rules.model import K8sObject
 
 SOURCE = """\
 apiVersion: v1

@@ -3,8 +3,8 @@ point inside the right pod template."""
 
 from __future__ import annotations
 
-from meshready.analyze import AnalysisConfig, analyze
-from meshready.render import RenderedObject, RenderResult
+from meshready.analyze.engine import AnalysisConfig, analyze
+from meshready.render.build import RenderedObject, RenderResult
 
 ODD_OBJECTS = [
     {"kind": "Deployment", "metadata": {"name": "a"}, "spec": None},

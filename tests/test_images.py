@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_tree
-from meshready import images
+from meshready.images import build as images
 from meshready.errors import MeshreadyError
-from meshready.images import Builder, BuilderProbe, GitState
+from meshready.images.build import Builder, BuilderProbe, GitState
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "ab" * 32

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import MESHREADY
-from meshready import images, pin
+from meshready.images import build as images
+from meshready.images import pin
 from meshready.errors import MeshreadyError
 
 ROOT = Path(__file__).resolve().parents[1]

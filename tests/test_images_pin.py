@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
-from meshready import pin
+from meshready.images import pin
 from meshready.errors import MeshreadyError
 
 HELLO = "sha256:" + "1" * 64

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 from meshready.commands import validate as command
 from meshready.config import load_config
-from meshready.kustomize import find_kustomize
-from meshready.render import discover_targets, render_targets
+from meshready.render.kustomize import find_kustomize
+from meshready.render.build import discover_targets, render_targets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 REPO = Path(__file__).parent.parent

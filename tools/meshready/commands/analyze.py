@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import analyze_output
-from meshready.analyze import AnalysisReport, analysis_config, analyze
+from meshready.analyze import output as analyze_output
+from meshready.analyze.engine import AnalysisReport, analysis_config, analyze
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
-from meshready.render import RenderResult
-from meshready.rules import Severity
+from meshready.render.build import RenderResult
+from meshready.analyze.rules import Severity
 
 DESCRIPTION = """\
 Render the targets and check every object against the rule catalog (`meshready rules`):

@@ -13,7 +13,7 @@ from meshready.commands import analyze, gitops, validate
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import RepoConfig
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
-from meshready.render import RenderResult
+from meshready.render.build import RenderResult
 
 
 @dataclass

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import kustomize as kz
-from meshready import render
+from meshready.render import kustomize as kz
+from meshready.render import build as render
 from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
 

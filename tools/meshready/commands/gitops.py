@@ -7,10 +7,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshready import gitops
+from meshready.gitops import check as gitops
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
-from meshready.render import RenderResult
+from meshready.render.build import RenderResult
 
 if TYPE_CHECKING:
     from meshready.commands.check import StageReport

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
-from meshready.validate_cache import expand_inputs
+from meshready.validate.cache import expand_inputs
 
 if TYPE_CHECKING:
     from meshready.commands.check import StageReport
     from meshready.config import RepoConfig
-    from meshready.render import RenderResult
-    from meshready.schema import SchemaRegistry
-    from meshready.validate import Options, ResourceResult
+    from meshready.render.build import RenderResult
+    from meshready.validate.registry import SchemaRegistry
+    from meshready.validate.core import Options, ResourceResult
 
 DEFAULT_KUBERNETES_VERSION = "1.33"
 # Below this much input, starting worker processes costs more than it saves.
@@ -149,7 +149,7 @@ def configured_version(config: RepoConfig) -> str:
 
 
 def crd_dirs(config: RepoConfig, extra: Sequence[Path] = ()) -> list[Path]:
-    from meshready.schema import DEFAULT_CRD_DIRS
+    from meshready.validate.registry import DEFAULT_CRD_DIRS
 
     configured = config.raw.get("validate_crd_dirs", list(DEFAULT_CRD_DIRS))
     return [config.root / str(d) for d in configured] + list(extra)
@@ -162,7 +162,7 @@ def build_registry(
     versions: Sequence[str],
     extra_crd_dirs: Sequence[Path] = (),
 ) -> tuple[SchemaRegistry, list[str]]:
-    from meshready.schema import SchemaRegistry
+    from meshready.validate.registry import SchemaRegistry
 
     registry = SchemaRegistry(strict, locations, crd_dirs(config, extra_crd_dirs))
     resolved = list(dict.fromkeys(registry.resolve_version(v) for v in versions))
@@ -196,7 +196,7 @@ class RenderedDocument:
         if self._source is None:
             self._source = False
             if self.origin:
-                from meshready.loader import load_file
+                from meshready.manifests.loader import load_file
 
                 kind = self.data.get("kind") if isinstance(self.data, dict) else None
                 name = ((self.data.get("metadata") or {}) if kind else {}).get("name")
@@ -229,7 +229,7 @@ def validate_rendered(
 ) -> list[ResourceResult]:
     """Strict validation of rendered targets against the configured Kubernetes version;
     every resource is validated per target (duplicates are looked for within a target)."""
-    from meshready.validate import Options, find_duplicate_objects, validate_documents
+    from meshready.validate.core import Options, find_duplicate_objects, validate_documents
 
     registry, versions = build_registry(config, strict, (), [configured_version(config)])
     options = Options(tuple(versions), strict=strict)
@@ -245,7 +245,7 @@ def validate_rendered(
 
 
 def _crds(documents: Iterable[Any]) -> list[tuple[dict, str]]:
-    from meshready.validate import crds_in
+    from meshready.validate.core import crds_in
 
     return list(crds_in(documents))
 
@@ -253,7 +253,7 @@ def _crds(documents: Iterable[Any]) -> list[tuple[dict, str]]:
 def stage(results: list[RenderResult], config: RepoConfig) -> StageReport:
     """The `meshready check` stage: every rendered target, strictly."""
     from meshready.commands.check import StageReport
-    from meshready.validate_output import error_lines
+    from meshready.validate.output import error_lines
 
     validated = validate_rendered(results, config)
     report = StageReport(name="validate")
@@ -283,7 +283,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     registry, resolved = build_registry(
         config, args.strict, _split(args.schema_location), versions, args.crd_dir or ()
     )
-    from meshready.validate import Options
+    from meshready.validate.core import Options
 
     options = Options(
         tuple(resolved),
@@ -302,8 +302,8 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         )
         files = len(input_files)
 
-    from meshready.validate import exit_status, find_duplicate_objects
-    from meshready.validate_output import new_output
+    from meshready.validate.core import exit_status, find_duplicate_objects
+    from meshready.validate.output import new_output
 
     find_duplicate_objects(results)
     resources = [r for r in results if r.kind or r.status == "error"]
@@ -328,7 +328,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     if message:
         print(message, file=sys.stderr)
     if cache_key and isinstance(out, _Capture) and "-" not in input_files:
-        from meshready import validate_cache
+        from meshready.validate import cache as validate_cache
 
         validate_cache.store(
             cache_key,
@@ -362,7 +362,7 @@ def _validate_rendered_targets(
     args: argparse.Namespace, config: RepoConfig, registry: SchemaRegistry, options: Options
 ) -> tuple[list[ResourceResult], int]:
     from meshready.commands.common import print_render_failures, render_selected
-    from meshready.validate import ERROR, FieldError, ResourceResult, validate_documents
+    from meshready.validate.core import ERROR, FieldError, ResourceResult, validate_documents
 
     args.timeout, args.jobs, args.targets = None, None, args.inputs
     _, _, rendered = render_selected(args, config)
@@ -381,7 +381,7 @@ def _validate_rendered_targets(
 
 
 def _load(filename: str) -> list[Any]:
-    from meshready.loader import LoadedDocument, decode, load_file, load_text
+    from meshready.manifests.loader import LoadedDocument, decode, load_file, load_text
 
     if filename != "-":
         return load_file(Path(filename))
@@ -401,7 +401,7 @@ def _validate_files(
     workers: int | None,
     locations: Sequence[str] | None,
 ) -> list[ResourceResult]:
-    from meshready.validate import crds_in, validate_documents
+    from meshready.validate.core import crds_in, validate_documents
 
     workers = workers or os.cpu_count() or 1
     sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
@@ -467,7 +467,7 @@ _worker_state: dict[str, Any] = {}
 def _worker_init(registry: SchemaRegistry | None, setup: tuple) -> None:
     strict, locations, dirs, crds, options = setup
     if registry is None:  # spawned, not forked: rebuild the registry from its recipe
-        from meshready.schema import SchemaRegistry
+        from meshready.validate.registry import SchemaRegistry
 
         registry = SchemaRegistry(strict, locations, [Path(d) for d in dirs])
         for crd, source in crds:
@@ -477,7 +477,7 @@ def _worker_init(registry: SchemaRegistry | None, setup: tuple) -> None:
 
 
 def _worker_validate(chunk: list[str]) -> tuple[list[ResourceResult], dict]:
-    from meshready.validate import validate_documents
+    from meshready.validate.core import validate_documents
 
     registry = _worker_state["registry"]
     documents = [doc for f in chunk for doc in _load(f)]
@@ -500,7 +500,7 @@ def main(argv: list[str]) -> int:
         return int(exit_.code or 0)
     cache_key = None
     if not args.no_cache and not args.rendered and "-" not in args.inputs:
-        from meshready import validate_cache
+        from meshready.validate import cache as validate_cache
 
         cache_key = validate_cache.key_for(argv)
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshready.config import RepoConfig
-from meshready.loader import LoadedDocument, load_file
+from meshready.manifests.loader import LoadedDocument, load_file
 
 # Sync objects of the two agents: (API group, kind).
 CONFIG_SYNC = "configsync.gke.io"

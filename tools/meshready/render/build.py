@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from meshready import kustomize as kz
-from meshready.yamlfmt import dump_yaml
+from meshready.render import kustomize as kz
+from meshready.render.yamlfmt import dump_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"

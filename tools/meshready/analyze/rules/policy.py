@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshready.rules import Hit, Scope, Severity, rule
-from meshready.rules.model import (
+from meshready.analyze.rules import Hit, Scope, Severity, rule
+from meshready.analyze.rules.model import (
     REPLICATED_KINDS,
     Container,
     Context,

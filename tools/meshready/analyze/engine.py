@@ -32,11 +32,11 @@ from typing import Any
 
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
-from meshready.loader import DocumentText, LoadedDocument, LoadError, read_text, split_text
-from meshready.render import RenderResult
-from meshready.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
-from meshready.rules import suppression as supp
-from meshready.rules.model import (
+from meshready.manifests.loader import DocumentText, LoadedDocument, LoadError, read_text, split_text
+from meshready.render.build import RenderResult
+from meshready.analyze.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
+from meshready.analyze.rules import suppression as supp
+from meshready.analyze.rules.model import (
     POD_TEMPLATE_PATHS,
     WORKLOAD_KINDS,
     Context,
@@ -51,7 +51,7 @@ from meshready.rules.model import (
     labels_match,
     string_map,
 )
-from meshready.rules.model import Path as FieldPath
+from meshready.analyze.rules.model import Path as FieldPath
 
 # ---------------------------------------------------------------- configuration
 

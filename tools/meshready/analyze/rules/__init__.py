@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from meshready.rules.model import Path
+from meshready.analyze.rules.model import Path
 
 
 class Severity(enum.IntEnum):
@@ -104,4 +104,4 @@ def by_id_or_name(key: str) -> Rule | None:
 
 
 # Importing the rule modules fills CATALOG.
-from meshready.rules import mesh, policy, suppression  # noqa: E402, F401
+from meshready.analyze.rules import mesh, policy, suppression  # noqa: E402, F401
