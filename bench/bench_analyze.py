@@ -147,8 +147,8 @@ def validation_timers(root: Path) -> dict[str, Any]:
     from the source files (load + validate) and from already loaded documents."""
     try:
         from meshready.manifests import loader
-        from meshready.validate import registry as schema
         from meshready.validate import core as validate
+        from meshready.validate import registry as schema
     except ImportError:
         return {}
     files = sorted(root.rglob("*.yaml"))

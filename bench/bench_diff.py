@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from meshready import git as gitrev
-from meshready.render import kustomize
-from meshready.render import build as render
 from meshready.config import load_config
 from meshready.diff.core import DiffReport, StripRules, diff_renders
 from meshready.diff.output import format_report
+from meshready.render import build as render
+from meshready.render import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent
 MESHREADY = str(Path(sys.executable).parent / "meshready")

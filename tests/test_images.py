@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_tree
-from meshready.images import build as images
 from meshready.errors import MeshreadyError
+from meshready.images import build as images
 from meshready.images.build import Builder, BuilderProbe, GitState
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

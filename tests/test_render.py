@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
-from meshready.render import hydrate
-from meshready.render import kustomize
-from meshready.render import build as render
 from meshready.errors import MeshreadyError
+from meshready.render import build as render
+from meshready.render import hydrate, kustomize
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from meshready.render import hydrate
-from meshready.images import build as images
-from meshready.images import pin
-from meshready.render import build as render
-from meshready.render import kustomize as kz
 from meshready.commands.common import select_targets
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, MeshreadyError
+from meshready.images import build as images
+from meshready.images import pin
+from meshready.render import build as render
+from meshready.render import hydrate
+from meshready.render import kustomize as kz
 
 DESCRIPTION = """\
 Build the images of this repository with docker (BuildKit), podman or buildah (the first

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready.render import hydrate
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
+from meshready.render import hydrate
 from meshready.render.build import RenderResult, render_stream
 
 DESCRIPTION = """\
