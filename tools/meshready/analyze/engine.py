@@ -32,8 +32,6 @@ from typing import Any
 from meshready.analyze.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
 from meshready.analyze.rules import suppression as supp
 from meshready.analyze.rules.model import (
-    POD_TEMPLATE_PATHS,
-    WORKLOAD_KINDS,
     Context,
     K8sObject,
     Service,
@@ -50,6 +48,7 @@ from meshready.analyze.rules.model import Path as FieldPath
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
 from meshready.manifests.locate import Locator
+from meshready.manifests.workloads import POD_TEMPLATE_PATHS, WORKLOAD_KINDS
 from meshready.render.build import RenderResult
 
 # ---------------------------------------------------------------- configuration

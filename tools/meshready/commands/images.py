@@ -13,6 +13,7 @@ from pathlib import Path
 from meshready.commands.common import select_targets
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, MeshreadyError
+from meshready.git import repository_state
 from meshready.images import build as images
 from meshready.images import pin
 from meshready.render import build as render
@@ -128,7 +129,7 @@ def run_build(args: argparse.Namespace) -> int:
     )
     builder = images.detect_builder()
     print(f"using {builder.describe()}", file=sys.stderr)
-    state = images.git_state(config.root)
+    state = repository_state(config.root)
     created = images.created_epoch(state, os.environ)
     labels = images.oci_labels(state, created)
     build_args = {"SOURCE_DATE_EPOCH": str(created)}
