@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from meshready.analyze.engine import AnalysisConfig, analyze
-from meshready.render.build import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult
 from meshready.render.yamlfmt import dump_yaml
 
 TARGET = "overlays/bench"

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from meshready import git as gitrev
+from meshready import render
 from meshready.config import load_config
 from meshready.diff.core import DiffReport, StripRules, diff_renders
 from meshready.diff.output import format_report
-from meshready.render import build as render
 from meshready.render import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent

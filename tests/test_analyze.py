@@ -14,7 +14,7 @@ from meshready.analyze.engine import AnalysisConfig, analysis_config, analyze, b
 from meshready.analyze.rules.model import TargetSettings
 from meshready.config import load_config
 from meshready.errors import MeshreadyError
-from meshready.render.build import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult
 
 # A base with findings on purpose, and an overlay that renames, patches and relabels it.
 BASE_DEPLOYMENT = """\
@@ -236,7 +236,7 @@ def test_suppression_needs_a_reason_and_is_listed_with_verbose(tmp_path: Path):
 
 
 def analysed_repo(repo: Path):
-    from meshready.render import build as render
+    from meshready import render
     from meshready.render import kustomize
 
     config = load_config(repo)

@@ -4,7 +4,7 @@ point inside the right pod template."""
 from __future__ import annotations
 
 from meshready.analyze.engine import AnalysisConfig, analyze
-from meshready.render.build import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult
 
 ODD_OBJECTS = [
     {"kind": "Deployment", "metadata": {"name": "a"}, "spec": None},

@@ -9,7 +9,7 @@ import json
 import pytest
 from meshready.diff import core as diff
 from meshready.diff import output as diff_output
-from meshready.render.build import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult
 
 
 def deployment(name: str = "web", image: str = "web:1", **labels: str) -> dict:

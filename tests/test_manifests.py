@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
+from meshready import render
 from meshready.analyze.engine import analysis_config, analyze
 from meshready.config import load_config
 from meshready.gitops import check as gitops
-from meshready.render import build as render
 from meshready.render import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent

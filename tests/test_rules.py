@@ -15,7 +15,7 @@ from conftest import run_cli
 from meshready.analyze.engine import AnalysisConfig, AnalysisReport, analyze
 from meshready.analyze.rules import CATALOG, Scope
 from meshready.commands import rules as rules_command
-from meshready.render.build import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "rules"

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 from meshready.commands import validate as command
 from meshready.config import load_config
-from meshready.render.build import discover_targets, render_targets
+from meshready.render import discover_targets, render_targets
 from meshready.render.kustomize import find_kustomize
 from meshready.validate import files as validate_files
 from meshready.validate import rendered as validate_rendered

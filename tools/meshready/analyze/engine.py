@@ -49,7 +49,7 @@ from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
 from meshready.manifests.locate import Locator
 from meshready.manifests.workloads import POD_TEMPLATE_PATHS, WORKLOAD_KINDS
-from meshready.render.build import RenderResult
+from meshready.render import RenderResult
 
 # ---------------------------------------------------------------- configuration
 

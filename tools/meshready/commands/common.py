@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from meshready import render
 from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
-from meshready.render import build as render
 from meshready.render import kustomize as kz
 
 

@@ -10,12 +10,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from meshready import git as gitrev
+from meshready import render
 from meshready.commands.common import add_render_flags
 from meshready.config import RepoConfig, load_config
 from meshready.diff.core import DiffReport, StripRules, diff_renders, parse_strip_attrs
 from meshready.diff.output import DEFAULT_MARKDOWN_LIMIT, FORMATS, MIN_LIMIT_BYTES, format_report
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
-from meshready.render import build as render
 from meshready.render import kustomize as kz
 
 DESCRIPTION = """\

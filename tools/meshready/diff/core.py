@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshready.render.build import BUILD_ANNOTATIONS, RenderedObject, RenderResult
+from meshready.render import BUILD_ANNOTATIONS, RenderedObject, RenderResult
 from meshready.render.hydrate import file_name
 from meshready.render.yamlfmt import dump_yaml
 

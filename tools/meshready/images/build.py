@@ -149,6 +149,14 @@ class ImageSpec:
     context: str  # repo-relative build context holding the Dockerfile
 
 
+def images_table(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`[tool.meshready.images]` of the repository configuration."""
+    table = raw.get("images", {})
+    if not isinstance(table, dict):
+        raise MeshreadyError("[tool.meshready.images] must be a table")
+    return table
+
+
 def image_specs(raw: Mapping[str, Any]) -> list[ImageSpec]:
     """[tool.meshready.images.contexts] (name = context dir), or the two apps."""
     table = raw.get("contexts", DEFAULT_IMAGES)
@@ -477,3 +485,30 @@ def smoke_run(
         if count <= 0:
             raise MeshreadyError(f"loadgen completed no requests to {url}", EXIT_FINDINGS)
     return SmokeReport(port, body.strip(), count, url, output.strip().splitlines())
+
+
+def write_build_record(
+    path: Path,
+    builder: Builder,
+    state: GitState,
+    labels: Mapping[str, str],
+    built: Mapping[str, BuiltImage],
+) -> None:
+    """What was built, as JSON (build/images.json): tags, sizes, build times, digests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "builder": builder.describe(),
+        "revision": state.sha,
+        "dirty": state.dirty,
+        "labels": dict(labels),
+        "images": {
+            name: {
+                "tag": i.tag,
+                "size_bytes": i.size_bytes,
+                "build_seconds": round(i.seconds, 2),
+                "digest": i.digest_ref or None,
+            }
+            for name, i in built.items()
+        },
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshready.analyze.rules import Hit, Scope, Severity, rule
+from meshready.analyze.rules.base import Hit, Scope, Severity, rule
 from meshready.analyze.rules.model import (
     REPLICATED_KINDS,
     Container,
