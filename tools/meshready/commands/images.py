@@ -190,6 +190,7 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
     if not config.hydrate:
         print("no [tool.meshready.hydrate] table: nothing to re-render", file=sys.stderr)
         return EXIT_OK
+    hydrate.check_destinations(config.root, {t: Path(d) for t, d in config.hydrate.items()})
     kustomize = kz.find_kustomize()
     results = render.render_targets(
         config.root, sorted(config.hydrate), kustomize, config.render_timeout
@@ -201,7 +202,7 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
             print(f"{result.target}: render failed: {result.error}", file=sys.stderr)
             continue
         out_dir = config.root / config.hydrate[result.target]
-        report = hydrate.write(out_dir, hydrate.hydrated_files(result))
+        report = hydrate.write(out_dir, hydrate.hydrated_files(result), config.root)
         print(
             f"{_shown(out_dir, config.root)}: re-rendered from {result.target} "
             f"({len(report.written)} written, {len(report.removed)} removed)"
