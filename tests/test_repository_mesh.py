@@ -498,3 +498,21 @@ def test_a_link_broken_in_the_sources_is_reported_after_rendering(
     source.write_text(text.replace(old, new))
     problems = all_problems(render_with_cli(repo_copy))
     assert any(expected in p for p in problems), problems
+
+
+def test_the_rollout_guide_names_the_lines_each_step_changes():
+    # docs/gitops.md tells reviewers which hydrated lines a canary step edits; keep it true.
+    guide = (ROOT / "docs/gitops.md").read_text()
+    named_lines = re.findall(
+        r"(clusters/asm-ready/\S+\.yaml)\s+line (\d+) \(v1\)\s+line (\d+) \(v2\)", guide
+    )
+    assert sorted(p for p, _, _ in named_lines) == sorted(
+        f"clusters/asm-ready/virtualservice_{NAMESPACE}_{name}.yaml"
+        for name in routes_to_service(read_hydrated())
+    )
+    for path, *numbers in named_lines:
+        lines = (ROOT / path).read_text().splitlines()
+        document = yaml.safe_load("\n".join(lines))
+        weights = split(document["spec"]["http"][0]["route"])
+        for subset, number in zip(("v1", "v2"), numbers, strict=True):
+            assert lines[int(number) - 1].strip() == f"weight: {weights[subset]}", (path, number)
