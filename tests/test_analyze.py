@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_tree
-from meshready import analyze_output
-from meshready.analyze import AnalysisConfig, analysis_config, analyze, build_context
+from meshready.analyze import output as analyze_output
+from meshready.analyze.engine import AnalysisConfig, analysis_config, analyze, build_context
+from meshready.analyze.rules.model import TargetSettings
 from meshready.config import load_config
 from meshready.errors import MeshreadyError
 from meshready.render import RenderedObject, RenderResult
-from meshready.rules.model import TargetSettings
 
 # A base with findings on purpose, and an overlay that renames, patches and relabels it.
 BASE_DEPLOYMENT = """\
@@ -236,7 +236,8 @@ def test_suppression_needs_a_reason_and_is_listed_with_verbose(tmp_path: Path):
 
 
 def analysed_repo(repo: Path):
-    from meshready import kustomize, render
+    from meshready import render
+    from meshready.render import kustomize
 
     config = load_config(repo)
     results = render.render_targets(

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from meshready.analyze import Locator
-from meshready.loader import load_file
-from meshready.rules.model import K8sObject
+from meshready.manifests.loader import load_file
+from meshready.manifests.locate import Locator
 
 SOURCE = """\
 apiVersion: v1
@@ -76,9 +75,8 @@ def reference_line(path: Path, kind: str, name: str) -> int | None:
 )
 def test_locator_picks_the_document_a_full_scan_picks(tmp_path: Path, kind: str, name: str):
     (tmp_path / "all.yaml").write_text(SOURCE)
-    item = K8sObject(obj={}, kind=kind, name=name, namespace="", source_path="all.yaml")
     expected = reference_line(tmp_path / "all.yaml", kind, name)
-    assert Locator(tmp_path).locate(item, ("metadata", "name")) == expected
+    assert Locator(tmp_path).locate("all.yaml", kind, name, ("metadata", "name")) == expected
 
 
 def test_locator_lines_of_specific_documents(tmp_path: Path):
@@ -86,8 +84,7 @@ def test_locator_lines_of_specific_documents(tmp_path: Path):
     locator = Locator(tmp_path)
 
     def line(kind: str, name: str) -> int | None:
-        item = K8sObject(obj={}, kind=kind, name=name, namespace="", source_path="all.yaml")
-        return locator.locate(item, ("metadata", "name"))
+        return locator.locate("all.yaml", kind, name, ("metadata", "name"))
 
     assert line("Deployment", "web") == 14  # the escaped "w\x65b", not web-canary
     assert line("Deployment", "16") == 19

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from meshready import analyze_output
+from meshready.analyze import output as analyze_output
 from test_rules import FIXTURES, analyze_fixture
 
 

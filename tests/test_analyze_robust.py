@@ -3,7 +3,7 @@ point inside the right pod template."""
 
 from __future__ import annotations
 
-from meshready.analyze import AnalysisConfig, analyze
+from meshready.analyze.engine import AnalysisConfig, analyze
 from meshready.render import RenderedObject, RenderResult
 
 ODD_OBJECTS = [

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_tree
-from meshready import gitrev
-from meshready.diff_output import MARKER
+from meshready import git as gitrev
+from meshready.diff.output import MARKER
 from meshready.errors import MeshreadyError
 
 # Fixed identities and dates make every commit id the same on every run, so the short ids

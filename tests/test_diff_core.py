@@ -7,7 +7,8 @@ import hashlib
 import json
 
 import pytest
-from meshready import diff, diff_output
+from meshready.diff import core as diff
+from meshready.diff import output as diff_output
 from meshready.render import RenderedObject, RenderResult
 
 

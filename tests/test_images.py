@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli, write_tree
-from meshready import images
+from meshready import git
 from meshready.errors import MeshreadyError
-from meshready.images import Builder, BuilderProbe, GitState
+from meshready.images import build as images
+from meshready.images.build import Builder, BuilderProbe, GitState
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "ab" * 32
@@ -138,7 +139,7 @@ def git_repo(tmp_path: Path) -> Path:
 
 
 def test_tags_come_from_the_commit_and_mark_a_dirty_tree(git_repo: Path):
-    state = images.git_state(git_repo)
+    state = git.repository_state(git_repo)
     head = _git(git_repo, "rev-parse", "HEAD")
     assert state == GitState(head, False, 1714979289, "")
     assert images.image_tag("localhost/asm-ready", "helloserver", state.sha, state.dirty) == (
@@ -146,7 +147,7 @@ def test_tags_come_from_the_commit_and_mark_a_dirty_tree(git_repo: Path):
     )
 
     (git_repo / "apps/hello/new.txt").write_text("untracked files can be COPYed: dirty\n")
-    dirty = images.git_state(git_repo)
+    dirty = git.repository_state(git_repo)
     assert dirty.dirty
     assert images.image_tag("gcr.io/p/asm-ready/", "loadgen", dirty.sha, dirty.dirty) == (
         f"gcr.io/p/asm-ready/loadgen:{head[:12]}-dirty"
@@ -159,12 +160,12 @@ def test_ignored_files_do_not_make_the_tree_dirty(git_repo: Path):
     _git(git_repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "ign")
     (git_repo / "build").mkdir()
     (git_repo / "build/images.json").write_text("{}\n")
-    assert not images.git_state(git_repo).dirty
+    assert not git.repository_state(git_repo).dirty
 
 
 def test_source_label_comes_from_the_origin_remote(git_repo: Path):
     _git(git_repo, "remote", "add", "origin", "git@github.com:example/asm-ready.git")
-    assert images.git_state(git_repo).source == "https://github.com/example/asm-ready"
+    assert git.repository_state(git_repo).source == "https://github.com/example/asm-ready"
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,7 @@ def test_source_label_comes_from_the_origin_remote(git_repo: Path):
     ],
 )
 def test_source_urls_never_carry_credentials(remote: str, url: str):
-    assert images.source_url(remote) == url
+    assert git.source_url(remote) == url
 
 
 def test_labels_are_deterministic_commit_time_unless_source_date_epoch():

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import MESHREADY
-from meshready import images, pin
 from meshready.errors import MeshreadyError
+from meshready.images import build as images
+from meshready.images import pin
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY_BINARY = "docker-registry"  # Debian's package of the distribution registry

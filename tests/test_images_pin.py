@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
-from meshready import pin
 from meshready.errors import MeshreadyError
+from meshready.images import pin
 
 HELLO = "sha256:" + "1" * 64
 LOADGEN = "sha256:" + "2" * 64

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
-from meshready import gitops, kustomize, render
-from meshready.analyze import analysis_config, analyze
+from meshready import render
+from meshready.analyze.engine import analysis_config, analyze
 from meshready.config import load_config
+from meshready.gitops import check as gitops
+from meshready.render import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT)

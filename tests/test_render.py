@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli, write_tree
-from meshready import hydrate, kustomize, render
+from meshready import render
 from meshready.errors import MeshreadyError
+from meshready.render import hydrate, kustomize
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_cli
-from meshready.analyze import AnalysisConfig, AnalysisReport, analyze
+from meshready.analyze.engine import AnalysisConfig, AnalysisReport, analyze
+from meshready.analyze.rules import CATALOG, Scope
 from meshready.commands import rules as rules_command
 from meshready.render import RenderedObject, RenderResult
-from meshready.rules import CATALOG, Scope
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "rules"

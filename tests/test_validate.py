@@ -13,8 +13,10 @@ import pytest
 from conftest import run_cli
 from meshready.commands import validate as command
 from meshready.config import load_config
-from meshready.kustomize import find_kustomize
 from meshready.render import discover_targets, render_targets
+from meshready.render.kustomize import find_kustomize
+from meshready.validate import files as validate_files
+from meshready.validate import rendered as validate_rendered
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 REPO = Path(__file__).parent.parent
@@ -415,7 +417,7 @@ def test_workers_give_the_same_report_as_one_process(tmp_path: Path):
     (tmp_path / "part-05.yaml").write_text(
         (tmp_path / "part-05.yaml").read_text() + "---\n" + (FIXTURES / "invalid.yaml").read_text()
     )
-    assert sum(p.stat().st_size for p in tmp_path.iterdir()) > command.PARALLEL_MIN_BYTES
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) > validate_files.PARALLEL_MIN_BYTES
     one = run_cli("validate", "--no-cache", "--strict", "--summary", "-n", "1", ".", cwd=tmp_path)
     two = run_cli("validate", "--no-cache", "--strict", "--summary", "-n", "2", ".", cwd=tmp_path)
     assert one.returncode == two.returncode == 1
@@ -433,7 +435,7 @@ def test_every_rendered_target_of_the_repo_is_valid_strictly():
     targets = discover_targets(REPO, config.target_roots)
     results = render_targets(REPO, targets, find_kustomize(), 120)
     assert all(r.ok for r in results), [r.error for r in results]
-    validated = command.validate_rendered(results, config)
+    validated = validate_rendered.validate_rendered(results, config)
     assert validated
     assert [r for r in validated if r.status != "valid"] == []
     assert {r.target for r in validated} == set(targets)

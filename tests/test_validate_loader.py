@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from meshready.loader import MAX_FILE_BYTES, load_file, load_text
+from meshready.manifests.loader import MAX_FILE_BYTES, load_file, load_text
 
 STREAM = """\
 # leading comment

@@ -6,31 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from meshready.commands import analyze, gitops, validate
+from meshready.analyze.stage import stage as analyze_stage
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
-from meshready.config import RepoConfig
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
-from meshready.render import RenderResult
+from meshready.gitops.stage import stage as gitops_stage
+from meshready.stage import Stage
+from meshready.validate.rendered import stage as validate_stage
 
-
-@dataclass
-class StageReport:
-    """What one check stage found across all rendered targets."""
-
-    name: str
-    failures: int = 0  # problems that fail the job
-    lines: list[str] = field(default_factory=list)  # one line per problem, printed in full
-    per_target: dict[str, str] = field(default_factory=dict)  # target -> short status cell
-    summary: str = ""
-
-
-# A stage takes the successful render results and the repo config. Validation and
-# analysis register here, so the main job runs everything that exists.
-Stage = Callable[[list[RenderResult], RepoConfig], StageReport]
-STAGES: list[Stage] = [validate.stage, analyze.check_stage, gitops.stage]
+# Every stage runs on the same rendered objects, so the main job checks everything that exists.
+STAGES: list[Stage] = [validate_stage, analyze_stage, gitops_stage]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

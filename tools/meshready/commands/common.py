@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import kustomize as kz
 from meshready import render
 from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
+from meshready.render import kustomize as kz
 
 
 def add_render_flags(parser: argparse.ArgumentParser) -> None:

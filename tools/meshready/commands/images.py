@@ -4,17 +4,20 @@ production targets use nothing but digests."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from meshready import hydrate, images, pin, render
-from meshready import kustomize as kz
+from meshready import render
 from meshready.commands.common import select_targets
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, MeshreadyError
+from meshready.git import repository_state
+from meshready.images import build as images
+from meshready.images import pin
+from meshready.render import hydrate
+from meshready.render import kustomize as kz
 
 DESCRIPTION = """\
 Build the images of this repository with docker (BuildKit), podman or buildah (the first
@@ -90,13 +93,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(run=run_check_pinned)
 
 
-def _images_config(config: RepoConfig) -> dict:
-    table = config.raw.get("images", {})
-    if not isinstance(table, dict):
-        raise MeshreadyError("[tool.meshready.images] must be a table")
-    return table
-
-
 def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
@@ -108,7 +104,7 @@ def run_build(args: argparse.Namespace) -> int:
             "`meshready images pin OVERLAY NAME=REPOSITORY@sha256:...`)"
         )
     config = load_config(args.repo)
-    table = _images_config(config)
+    table = images.images_table(config.raw)
     specs = images.image_specs(table)
     if args.image:
         unknown = sorted(set(args.image) - {s.name for s in specs})
@@ -125,7 +121,7 @@ def run_build(args: argparse.Namespace) -> int:
     )
     builder = images.detect_builder()
     print(f"using {builder.describe()}", file=sys.stderr)
-    state = images.git_state(config.root)
+    state = repository_state(config.root)
     created = images.created_epoch(state, os.environ)
     labels = images.oci_labels(state, created)
     build_args = {"SOURCE_DATE_EPOCH": str(created)}
@@ -160,7 +156,8 @@ def run_build(args: argparse.Namespace) -> int:
                 image.digest_ref = images.push_image(builder, image.tag, Path(tmp))
                 print(f"pushed {image.digest_ref}")
 
-    _write_record(config.root, args.record, builder, state, labels, built)
+    record = args.record if args.record.is_absolute() else config.root / args.record
+    images.write_build_record(record, builder, state, labels, built)
     total = sum(i.seconds for i in built.values())
     print(
         "images: "
@@ -171,27 +168,6 @@ def run_build(args: argparse.Namespace) -> int:
         pins = [pin.Pin(i.name, *pin.split_reference(i.digest_ref)) for i in built.values()]
         return _pin_and_render(config, args.pin, pins, rerender=True)
     return EXIT_OK
-
-
-def _write_record(root, record, builder, state, labels, built) -> None:
-    path = record if record.is_absolute() else root / record
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "builder": builder.describe(),
-        "revision": state.sha,
-        "dirty": state.dirty,
-        "labels": labels,
-        "images": {
-            name: {
-                "tag": i.tag,
-                "size_bytes": i.size_bytes,
-                "build_seconds": round(i.seconds, 2),
-                "digest": i.digest_ref or None,
-            }
-            for name, i in built.items()
-        },
-    }
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _resolve(root: Path, overlay: Path) -> Path:

@@ -6,11 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import hydrate
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
-from meshready.render import RenderResult, render_stream
+from meshready.render import RenderResult, hydrate, render_stream
 
 DESCRIPTION = """\
 Render kustomization targets with the kustomize binary ($KUSTOMIZE, kustomize on

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from meshready.errors import EXIT_FINDINGS, MeshreadyError
+from meshready.git import GitState
+from meshready.images.ref import DIGEST_RE, parse_image
 
 BUILDER_ORDER = ("docker", "podman", "buildah")
 DEFAULT_REGISTRY = "localhost/asm-ready"
@@ -35,7 +37,7 @@ SHA_LENGTH = 12  # long enough to stay unique in a busy repository, short enough
 BUILD_TIMEOUT = 1800.0
 # The UID:GID the Dockerfiles create; the smoke run insists on it instead of trusting USER.
 SMOKE_USER = "10001:10001"
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
 LOADGEN_REPORT_RE = re.compile(r"(\d+) request\(s\) complete to (\S+)")
 
 
@@ -108,14 +110,6 @@ def choose_builder(override: str | None, probes: Mapping[str, BuilderProbe]) -> 
 # ---------------------------------------------------------------- tags and labels (pure)
 
 
-@dataclass(frozen=True)
-class GitState:
-    sha: str  # full commit id
-    dirty: bool
-    commit_time: int  # seconds since the epoch, committer time
-    source: str  # where the source lives (remote URL), "" when unknown
-
-
 def image_tag(registry: str, name: str, sha: str, dirty: bool) -> str:
     """`REGISTRY/NAME:SHA[-dirty]` with SHA abbreviated to SHA_LENGTH characters."""
     registry = registry.rstrip("/")
@@ -149,24 +143,18 @@ def oci_labels(state: GitState, created: int) -> dict[str, str]:
     return dict(sorted(labels.items()))
 
 
-def source_url(remote: str) -> str:
-    """A browsable https URL for a git remote (scp-like ssh remotes included); remotes with
-    credentials in them are reduced to host and path."""
-    remote = remote.strip()
-    if not remote:
-        return ""
-    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(.+)", remote)
-    if scp:
-        remote = f"https://{scp.group(1)}/{scp.group(2)}"
-    remote = re.sub(r"^(ssh|git)://([^@/]+@)?", "https://", remote)
-    remote = re.sub(r"^(https?://)[^@/]+@", r"\1", remote)
-    return remote.removesuffix(".git")
-
-
 @dataclass(frozen=True)
 class ImageSpec:
     name: str  # helloserver; also the `image:` in the base manifests
     context: str  # repo-relative build context holding the Dockerfile
+
+
+def images_table(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`[tool.meshready.images]` of the repository configuration."""
+    table = raw.get("images", {})
+    if not isinstance(table, dict):
+        raise MeshreadyError("[tool.meshready.images] must be a table")
+    return table
 
 
 def image_specs(raw: Mapping[str, Any]) -> list[ImageSpec]:
@@ -209,10 +197,10 @@ def build_command(
 
 def pick_repo_digest(repo_digests: list[str], tag: str) -> str:
     """The `repo@sha256:...` among an image's RepoDigests that belongs to `tag`'s repository."""
-    repo = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+    repo = parse_image(tag).repository
     for ref in repo_digests:
-        name, _, digest = ref.partition("@")
-        if name == repo and DIGEST_RE.fullmatch(digest):
+        parsed = parse_image(ref)
+        if parsed.repository == repo and parsed.tag is None and parsed.pinned:
             return ref
     raise MeshreadyError(f"the engine recorded no registry digest for {repo} after pushing {tag}")
 
@@ -297,26 +285,6 @@ def detect_builder(env: Mapping[str, str] | None = None) -> Builder:
         if probes[kind].path and probes[kind].usable:
             break  # the first usable one wins; the rest need no probing
     return choose_builder(override, probes)
-
-
-def _git(root: Path, *args: str) -> str:
-    proc = _run(["git", "-c", "core.hooksPath=/dev/null", *args], 60, cwd=root)
-    if proc.returncode != 0:
-        raise MeshreadyError(
-            f"git {' '.join(args)} failed in {root}: {_last_line(proc)} "
-            "(images are tagged from git: build from a git checkout)"
-        )
-    return proc.stdout
-
-
-def git_state(root: Path) -> GitState:
-    sha, epoch = _git(root, "log", "-1", "--format=%H %ct").split()
-    # Untracked files count: a build context may COPY them. Ignored files do not.
-    dirty = bool(_git(root, "status", "--porcelain").strip())
-    remote = _run(["git", "remote", "get-url", "origin"], 20, cwd=root)
-    return GitState(
-        sha, dirty, int(epoch), source_url(remote.stdout) if remote.returncode == 0 else ""
-    )
 
 
 # ---------------------------------------------------------------- edges: build, inspect
@@ -517,3 +485,30 @@ def smoke_run(
         if count <= 0:
             raise MeshreadyError(f"loadgen completed no requests to {url}", EXIT_FINDINGS)
     return SmokeReport(port, body.strip(), count, url, output.strip().splitlines())
+
+
+def write_build_record(
+    path: Path,
+    builder: Builder,
+    state: GitState,
+    labels: Mapping[str, str],
+    built: Mapping[str, BuiltImage],
+) -> None:
+    """What was built, as JSON (build/images.json): tags, sizes, build times, digests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "builder": builder.describe(),
+        "revision": state.sha,
+        "dirty": state.dirty,
+        "labels": dict(labels),
+        "images": {
+            name: {
+                "tag": i.tag,
+                "size_bytes": i.size_bytes,
+                "build_seconds": round(i.seconds, 2),
+                "digest": i.digest_ref or None,
+            }
+            for name, i in built.items()
+        },
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")

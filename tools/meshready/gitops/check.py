@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from meshready.config import RepoConfig
-from meshready.loader import LoadedDocument, load_file
+from meshready.errors import MeshreadyError
+from meshready.manifests.loader import LoadedDocument, load_file
 
 # Sync objects of the two agents: (API group, kind).
 CONFIG_SYNC = "configsync.gke.io"
@@ -331,3 +332,11 @@ def check_repo(config: RepoConfig) -> GitopsReport:
         findings.extend(check_synced(directory, manifests, names, bootstrap))
     sources = sum(len(sync_sources(m)) for m in bootstrap)
     return GitopsReport(findings, sources, sorted(synced))
+
+
+def report_for(config: RepoConfig) -> GitopsReport:
+    """check_repo, with a bad `gitops_bootstrap` setting as a usage error."""
+    try:
+        return check_repo(config)
+    except ValueError as err:
+        raise MeshreadyError(f"pyproject.toml: [tool.meshready]: {err}") from None

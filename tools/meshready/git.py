@@ -1,8 +1,11 @@
-"""The git edge of `meshready diff`: which revision is the base, and a temporary checkout
-of it (`git worktree add --detach`) that is always removed afterwards."""
+"""The one git wrapper: every git command meshready runs goes through `_git` (no hooks,
+no stdin, a timeout). `meshready diff` takes its base revision and a temporary checkout
+of it (`git worktree add --detach`, always removed) from here; `meshready images` takes
+the commit, dirtiness and remote it tags and labels images with."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -128,3 +131,49 @@ def checkout(repo: Path, commit: str) -> Iterator[Path]:
         if not removed and str(tree) in _git(repo, "worktree", "list", "--porcelain").stdout:
             # Its directory is gone now, so prune drops git's record of it (and only stale ones).
             _git(repo, "worktree", "prune")
+
+
+# ---------------------------------------------------------------- the state images are tagged from
+
+
+@dataclass(frozen=True)
+class GitState:
+    sha: str  # full commit id
+    dirty: bool
+    commit_time: int  # seconds since the epoch, committer time
+    source: str  # where the source lives (remote URL), "" when unknown
+
+
+def source_url(remote: str) -> str:
+    """A browsable https URL for a git remote (scp-like ssh remotes included); remotes with
+    credentials in them are reduced to host and path."""
+    remote = remote.strip()
+    if not remote:
+        return ""
+    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(.+)", remote)
+    if scp:
+        remote = f"https://{scp.group(1)}/{scp.group(2)}"
+    remote = re.sub(r"^(ssh|git)://([^@/]+@)?", "https://", remote)
+    remote = re.sub(r"^(https?://)[^@/]+@", r"\1", remote)
+    return remote.removesuffix(".git")
+
+
+def repository_state(root: Path) -> GitState:
+    """The commit, dirtiness and remote of the work tree at `root`."""
+
+    def output(*args: str) -> str:
+        proc = _git(root, *args)
+        if proc.returncode != 0:
+            raise MeshreadyError(
+                f"git {' '.join(args)} failed in {root}: {_last_line(proc)} "
+                "(images are tagged from git: build from a git checkout)"
+            )
+        return proc.stdout
+
+    sha, epoch = output("log", "-1", "--format=%H %ct").split()
+    # Untracked files count: a build context may COPY them. Ignored files do not.
+    dirty = bool(output("status", "--porcelain").strip())
+    remote = _git(root, "remote", "get-url", "origin")
+    return GitState(
+        sha, dirty, int(epoch), source_url(remote.stdout) if remote.returncode == 0 else ""
+    )

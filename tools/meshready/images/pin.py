@@ -5,7 +5,6 @@ nothing but digests."""
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,9 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from meshready.errors import EXIT_USAGE, MeshreadyError
+from meshready.images.ref import parse_image
+from meshready.manifests import workloads
 
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-PINNED_IMAGE_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -36,15 +35,13 @@ class Pin:
 
 def split_reference(reference: str) -> tuple[str, str]:
     """`repo[:tag]@sha256:...` -> (repo, digest); the tag is dropped, the digest decides."""
-    repo, sep, digest = reference.partition("@")
-    if not sep or not DIGEST_RE.fullmatch(digest):
+    parsed = parse_image(reference)
+    if not parsed.pinned or parsed.digest is None:
         raise MeshreadyError(f"{reference!r} is not REPOSITORY@sha256:<64 hex digits>", EXIT_USAGE)
-    last = repo.rsplit("/", 1)[-1]
-    if ":" in last:  # a tag, not a registry port (that sits before a slash)
-        repo = repo[: len(repo) - len(last)] + last.split(":", 1)[0]
+    repo = parsed.repository
     if not repo or repo.endswith("/"):
         raise MeshreadyError(f"{reference!r} names no repository", EXIT_USAGE)
-    return repo, digest
+    return repo, parsed.digest
 
 
 def parse_pin(argument: str) -> Pin:
@@ -145,34 +142,20 @@ class UnpinnedImage:
     origin: str  # the manifest it came from, "" when unknown
 
 
-def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    if obj.get("kind") == "Pod":
-        return spec
-    if obj.get("kind") == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    template = spec.get("template") if isinstance(spec, dict) else None
-    inner = template.get("spec") if isinstance(template, dict) else None
-    return inner if isinstance(inner, dict) else None
-
-
 def container_images(obj: dict[str, Any]) -> list[tuple[str, str]]:
     """(container name, image) for every container of a workload or pod."""
-    spec = pod_spec(obj)
+    spec = workloads.pod_spec(obj)
     if spec is None:
         return []
-    found = []
-    for field in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(field) or []:
-            if isinstance(container, dict):
-                found.append((str(container.get("name", "?")), str(container.get("image", ""))))
-    return found
+    fields = ("initContainers", "containers", "ephemeralContainers")
+    return [
+        (str(container.get("name", "?")), str(container.get("image", "")))
+        for _, _, container in workloads.containers(spec, fields)
+    ]
 
 
 def is_pinned(image: str) -> bool:
-    return bool(PINNED_IMAGE_RE.search(image))
+    return parse_image(image).pinned
 
 
 def unpinned_images(target: str, objects: Iterable[Any]) -> list[UnpinnedImage]:

@@ -1,13 +1,4 @@
-"""The rule catalog: one small `Rule` per check, kube-linter style.
-
-A rule has a stable ID (MR0xx suppression, MR1xx mesh readiness, MR2xx workload
-policy), a kebab-case name, a default severity, a one-line message, a description
-(why it matters) and a remediation (how to fix it). Its `check` looks at one subject
-(a workload, a Service, or any object, according to `scope`) with the indexed target
-around it, and yields a `Hit` per problem: the path of the offending field and a detail.
-
-`docs/rules.md` is generated from this catalog (`meshready rules --markdown`).
-"""
+"""The rule unit (kube-linter style) and the catalog every rule module registers in."""
 
 from __future__ import annotations
 
@@ -16,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from meshready.rules.model import Path
+from meshready.analyze.rules.model import Path
 
 
 class Severity(enum.IntEnum):
@@ -101,7 +92,3 @@ def by_id_or_name(key: str) -> Rule | None:
     if key.upper() in CATALOG:
         return CATALOG[key.upper()]
     return next((r for r in CATALOG.values() if r.name == key), None)
-
-
-# Importing the rule modules fills CATALOG.
-from meshready.rules import mesh, policy, suppression  # noqa: E402, F401

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshready.hydrate import file_name
 from meshready.render import BUILD_ANNOTATIONS, RenderedObject, RenderResult
-from meshready.yamlfmt import dump_yaml
+from meshready.render.hydrate import file_name
+from meshready.render.yamlfmt import dump_yaml
 
 ADDED = "added"
 CHANGED = "changed"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from meshready.schema import SchemaRegistry, split_api_version
+from meshready.validate.registry import SchemaRegistry, split_api_version
 
 VALID, INVALID, ERROR, SKIPPED, EMPTY = "valid", "invalid", "error", "skipped", "empty"
 STATUSES = (VALID, INVALID, ERROR, SKIPPED, EMPTY)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshready.rules import Hit, Scope, Severity, rule
-from meshready.rules.model import (
+from meshready.analyze.rules.base import Hit, Scope, Severity, rule
+from meshready.analyze.rules.model import (
     REPLICATED_KINDS,
     Container,
     Context,
@@ -14,6 +14,7 @@ from meshready.rules.model import (
     as_list,
     get,
 )
+from meshready.images.ref import parse_image
 
 SECCOMP_ALLOWED = ("RuntimeDefault", "Localhost")
 # The only capability the restricted profile lets a container add.
@@ -255,16 +256,6 @@ def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
             yield Hit(container.path, f"{_where(container)} has no {' and no '.join(missing)}")
 
 
-def image_parts(image: str) -> tuple[str, str | None, str | None]:
-    """(repository, tag, digest) of an image reference."""
-    rest, _, digest = image.partition("@")
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        return rest[:colon], rest[colon + 1 :], digest or None
-    return rest, None, digest or None
-
-
 @rule(
     id="MR211",
     name="image-tag",
@@ -281,8 +272,8 @@ def image_parts(image: str) -> tuple[str, str | None, str | None]:
 def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         image = str(container.spec.get("image", ""))
-        _, tag, digest = image_parts(image)
-        if digest is None and tag in (None, "latest"):
+        parsed = parse_image(image)
+        if parsed.digest is None and parsed.tag in (None, "latest"):
             yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
 
 
@@ -304,7 +295,7 @@ def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
         return
     for container in workload.all_containers:
         image = str(container.spec.get("image", ""))
-        if image_parts(image)[2] is None:
+        if not parse_image(image).pinned:
             yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
 
 

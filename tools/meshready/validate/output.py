@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TextIO
 from xml.etree import ElementTree as ET
 
-from meshready.validate import EMPTY, ERROR, INVALID, SKIPPED, VALID, ResourceResult
+from meshready.validate.core import EMPTY, ERROR, INVALID, SKIPPED, VALID, ResourceResult
 
 FORMATS = ("text", "json", "junit", "tap")
 

@@ -1,7 +1,4 @@
-"""Discovering kustomization targets, rendering them in parallel, and normalising the result.
-
-A target is a directory under one of the configured target roots that holds a
-kustomization file and is not a Component. Each target is built through a throwaway
+"""Rendering targets in parallel. Each target is built through a throwaway
 wrapper kustomization that adds `buildMetadata: [originAnnotations]`, so that every
 object knows the source file it came from; the annotation is then moved out of the
 object into `RenderedObject.origin`, which keeps hydrated output free of it.
@@ -13,91 +10,22 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from meshready import kustomize as kz
-from meshready.yamlfmt import dump_yaml
-
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
-TRANSFORMATIONS_ANNOTATION = "alpha.config.kubernetes.io/transformations"
-BUILD_ANNOTATIONS = (ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION)
-SKIPPED_DIRS = {".git", ".nox", ".venv", "node_modules", "__pycache__"}
-
-
-@dataclass(frozen=True)
-class RenderedObject:
-    obj: dict[str, Any]
-    # Where kustomize took the object from: {"path": "base/hello/deployment.yaml"} for a
-    # resource file, {"configuredIn": ".../kustomization.yaml", "configuredBy": {...}}
-    # for a generated one; paths are relative to the repository root.
-    origin: dict[str, Any] | None = None
-
-    @property
-    def source_path(self) -> str | None:
-        if not self.origin:
-            return None
-        return self.origin.get("path") or self.origin.get("configuredIn")
-
-
-@dataclass
-class RenderResult:
-    target: str  # repository-relative POSIX path of the kustomization directory
-    objects: list[RenderedObject] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def find_kustomization(directory: Path) -> Path | None:
-    for name in KUSTOMIZATION_FILES:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _is_component(kustomization: Path) -> bool:
-    try:
-        data = yaml.load(kustomization.read_text(errors="replace"), Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        return False  # broken files stay targets, so the build reports what is wrong
-    return isinstance(data, dict) and data.get("kind") == "Component"
-
-
-def discover_targets(root: Path, target_roots: Iterable[str]) -> list[str]:
-    """Every non-Component kustomization directory under `target_roots`, sorted."""
-    found: set[str] = set()
-    for target_root in target_roots:
-        start = root / target_root
-        if not start.is_dir():
-            continue
-        for dirpath, dirnames, _ in os.walk(start):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-            directory = Path(dirpath)
-            kustomization = find_kustomization(directory)
-            if kustomization is not None and not _is_component(kustomization):
-                found.add(directory.relative_to(root).as_posix())
-    return sorted(found)
-
-
-def target_path(root: Path, given: str) -> str:
-    """A user-given target as a repository-relative path, or resolved and absolute if it
-    lies outside the repository (render_target then reports it as a failed target)."""
-    resolved = (Path.cwd() / given).resolve()
-    try:
-        return resolved.relative_to(root.resolve()).as_posix() or "."
-    except ValueError:
-        return resolved.as_posix()
+from meshready.render import kustomize as kz
+from meshready.render.model import (
+    ORIGIN_ANNOTATION,
+    TRANSFORMATIONS_ANNOTATION,
+    RenderedObject,
+    RenderResult,
+)
+from meshready.render.targets import find_kustomization
+from meshready.render.yamlfmt import dump_yaml
 
 
 def _inside(root: Path, directory: Path) -> bool:

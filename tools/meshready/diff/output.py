@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from meshready.diff import ADDED, REMOVED, STATUSES, DiffReport, ResourceChange, TargetDiff
+from meshready.diff.core import ADDED, REMOVED, STATUSES, DiffReport, ResourceChange, TargetDiff
 
 FORMATS = ("diff", "markdown", "json")
 # A CI job finds its earlier comment by this line and edits it instead of adding another.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshready.rules import Hit, Scope, Severity, rule
-from meshready.rules.model import (
+from meshready.analyze.rules.base import Hit, Scope, Severity, rule
+from meshready.analyze.rules.model import (
     Context,
     Service,
     ServicePort,

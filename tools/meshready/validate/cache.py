@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from meshready import __version__
 from meshready.errors import MeshreadyError
@@ -141,3 +142,18 @@ def replay(argv: list[str]) -> int | None:
     if entry["stderr"]:
         print(entry["stderr"], file=sys.stderr)
     return int(entry["code"])
+
+
+class Capture:
+    """Writes through to a stream and keeps a copy, for the result cache."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)

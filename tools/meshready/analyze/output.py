@@ -13,8 +13,8 @@ from collections.abc import Callable
 from itertools import groupby
 
 from meshready import __version__
-from meshready.analyze import AnalysisReport, Finding
-from meshready.rules import CATALOG, Rule, Severity
+from meshready.analyze.engine import AnalysisReport, Finding
+from meshready.analyze.rules import CATALOG, Rule, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

@@ -220,7 +220,7 @@ class SchemaRegistry:
         return len(schemas)
 
     def _load_crd_dir(self, directory: Path) -> None:
-        from meshready.loader import load_file
+        from meshready.manifests.loader import load_file
 
         self._note(directory)  # a directory's mtime changes when a file is added or removed
         if not directory.is_dir():
@@ -332,7 +332,7 @@ class SchemaRegistry:
 
 def _load_schema_file(path: Path) -> Any:
     if path.suffix in (".yaml", ".yml"):
-        from meshready.loader import load_file
+        from meshready.manifests.loader import load_file
 
         docs = load_file(path)
         if not docs or docs[0].error:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from meshready.rules import Rule as _Rule
-from meshready.rules import Scope, Severity, add, by_id_or_name
+from meshready.analyze.rules.base import Rule as _Rule
+from meshready.analyze.rules.base import Scope, Severity, add, by_id_or_name
 
 ANNOTATION = "meshready.dev/ignore"
 

@@ -13,18 +13,6 @@ from typing import Any
 
 Path = tuple[str | int, ...]
 
-# kind -> path of the pod template (metadata + spec) inside the object; () for a bare Pod.
-POD_TEMPLATE_PATHS: dict[str, Path] = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-    "Pod": (),
-}
-WORKLOAD_KINDS = frozenset(POD_TEMPLATE_PATHS)
 # Kinds whose pods are meant to stay up and serve; Jobs run to completion.
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
