@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
+from meshready.manifests.inputs import expand_inputs
 from meshready.validate import cache as validate_cache
 from meshready.validate.setup import build_registry, configured_version, split_list
 
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         results, files = _rendered(args, config, registry, options)
         input_files: list[str] = []
     else:
-        input_files = validate_cache.expand_inputs(args.inputs)
+        input_files = expand_inputs(args.inputs)
         results = validate_files(input_files, registry, options, args.workers, args.schema_location)
         files = len(input_files)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from meshready.manifests.inputs import SKIPPED_DIRS
+
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-SKIPPED_DIRS = {".git", ".nox", ".venv", "node_modules", "__pycache__"}
 
 
 def find_kustomization(directory: Path) -> Path | None:

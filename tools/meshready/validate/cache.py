@@ -16,15 +16,13 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from meshready import __version__
 from meshready.errors import MeshreadyError
+from meshready.manifests.inputs import expand_inputs
 
 FORMAT = 1
-YAML_SUFFIXES = (".yaml", ".yml", ".json")
-SKIPPED_DIRS = {".git", ".nox", ".venv", "node_modules", "__pycache__"}
 
 
 def cache_dir() -> str:
@@ -33,28 +31,6 @@ def cache_dir() -> str:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "meshready", "validate")
-
-
-def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """Files in the order given; directories searched recursively, sorted. Here rather than
-    in the command because a cache hit re-lists the input directories."""
-    files: list[str] = []
-    for given in inputs:
-        if given == "-":
-            files.append(given)
-        elif os.path.isdir(given):
-            for directory, dirnames, filenames in os.walk(given):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-                files.extend(
-                    os.path.join(directory, name)
-                    for name in sorted(filenames)
-                    if name.endswith(YAML_SUFFIXES)
-                )
-        elif os.path.exists(given):
-            files.append(given)
-        else:
-            raise MeshreadyError(f"{given}: no such file or directory")
-    return list(dict.fromkeys(files))
 
 
 def key_for(argv: list[str]) -> str:

@@ -18,7 +18,7 @@ from meshready.config import load_config
 from meshready.gitops import check as gitops
 from meshready.render import kustomize
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_config(ROOT)
 TARGETS = render.discover_targets(ROOT, list(CONFIG.target_roots))
 PRODUCTION = "overlays/asm-ready"

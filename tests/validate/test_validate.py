@@ -18,8 +18,8 @@ from meshready.render.kustomize import find_kustomize
 from meshready.validate import files as validate_files
 from meshready.validate import rendered as validate_rendered
 
-FIXTURES = Path(__file__).parent / "fixtures" / "validate"
-REPO = Path(__file__).parent.parent
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "validate"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

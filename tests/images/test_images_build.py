@@ -22,7 +22,7 @@ from meshready.errors import MeshreadyError
 from meshready.images import build as images
 from meshready.images import pin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_BINARY = "docker-registry"  # Debian's package of the distribution registry
 
 

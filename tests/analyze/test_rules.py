@@ -17,7 +17,7 @@ from meshready.analyze.rules import CATALOG, Scope
 from meshready.commands import rules as rules_command
 from meshready.render import RenderedObject, RenderResult
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "rules"
 TARGET = "fixtures"
 
