@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import REPO_STATE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TARGET = "overlays/asm-ready"
 SYNCED = ROOT / "clusters/asm-ready"
 NAMESPACE = "hello"
