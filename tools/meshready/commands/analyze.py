@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_render_flags(parser)
+    add_render_flags(parser, verbose_flag=False)
     parser.add_argument(
         "--output",
         "-o",
@@ -46,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="lowest severity that makes the exit code 1 (default: error, or analyze_fail_on)",
     )
     parser.add_argument(
-        "--verbose", "-v", action="store_true", help="also list suppressed findings and why"
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also list suppressed findings and why, and the render cache's outcome per target",
     )
     parser.add_argument(
         "--report",

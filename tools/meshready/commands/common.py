@@ -10,9 +10,12 @@ from meshready import render
 from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
 from meshready.render import kustomize as kz
+from meshready.render.cache import RenderCache, cache_report
 
 
-def add_render_flags(parser: argparse.ArgumentParser) -> None:
+def add_render_flags(parser: argparse.ArgumentParser, verbose_flag: bool = True) -> None:
+    """The flags of every command that renders; `verbose_flag=False` where the command has
+    its own -v (it then also lists the render cache's per-target outcomes)."""
     parser.add_argument(
         "targets",
         nargs="*",
@@ -26,6 +29,22 @@ def add_render_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=int, metavar="N", help="targets built in parallel")
     parser.add_argument(
         "--repo", type=Path, metavar="DIR", help="repository root (default: found from cwd)"
+    )
+    add_cache_flag(parser)
+    if verbose_flag:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="say per target whether the render cache had it, and why a target is not cached",
+        )
+
+
+def add_cache_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render every target afresh, neither reading nor writing the render cache",
     )
 
 
@@ -51,10 +70,26 @@ def render_selected(
     )
     kustomize = kz.find_kustomize()
     print(f"using {kustomize.describe()}", file=sys.stderr)
+    cache = open_render_cache(args, kustomize)
     results = render.render_targets(
-        config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs
+        config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs, cache
     )
+    close_render_cache(args, cache)
     return config, kustomize, results
+
+
+def open_render_cache(args: argparse.Namespace, kustomize: kz.Kustomize) -> RenderCache | None:
+    """The render cache, unless --no-cache."""
+    return None if getattr(args, "no_cache", False) else RenderCache(kustomize)
+
+
+def close_render_cache(args: argparse.Namespace, cache: RenderCache | None) -> None:
+    """One summary line on stderr (one per target with -v), then prune past the limit."""
+    if cache is None:
+        return
+    for line in cache_report(cache, getattr(args, "verbose", False)):
+        print(line, file=sys.stderr)
+    cache.close()
 
 
 def print_render_failures(results: list[render.RenderResult]) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from meshready import git as gitrev
 from meshready import render
-from meshready.commands.common import add_render_flags
+from meshready.commands.common import add_render_flags, close_render_cache, open_render_cache
 from meshready.config import RepoConfig, load_config
 from meshready.diff.core import DiffReport, StripRules, diff_renders, parse_strip_attrs
 from meshready.diff.output import DEFAULT_MARKDOWN_LIMIT, FORMATS, MIN_LIMIT_BYTES, format_report
@@ -128,11 +128,15 @@ def run(args: argparse.Namespace) -> int:
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         finding = pool.submit(kz.find_kustomize)
+        # One render cache for both sides: its keys hold paths relative to each tree's root,
+        # so a target unchanged since the base is one entry, a hit on both sides.
+        caching = pool.submit(lambda: open_render_cache(args, finding.result()))
 
         def submit_side(root: Path, targets: list[str]) -> dict[str, Future]:
-            kustomize = finding.result()
+            kustomize, cache = finding.result(), caching.result()
             return {
-                t: pool.submit(render.render_target, root, t, kustomize, timeout) for t in targets
+                t: pool.submit(render.render_target, root, t, kustomize, timeout, cache)
+                for t in targets
             }
 
         head_launch = pool.submit(submit_side, config.root, head_targets)
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"using {finding.result().describe()}", file=sys.stderr)
             base_results = {t: job.result() for t, job in base_jobs.items()}
         head_results = {t: job.result() for t, job in head_launch.result().items()}
+    close_render_cache(args, caching.result())
 
     if given is not None and not (base_results or head_results):
         raise MeshreadyError(

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from meshready.render import kustomize as kz
+from meshready.render.cache import RenderCache
 from meshready.render.model import (
     ORIGIN_ANNOTATION,
     TRANSFORMATIONS_ANNOTATION,
@@ -65,7 +66,14 @@ def split_build_annotations(
     return obj, origin
 
 
-def render_target(root: Path, target: str, kustomize: kz.Kustomize, timeout: float) -> RenderResult:
+def render_target(
+    root: Path,
+    target: str,
+    kustomize: kz.Kustomize,
+    timeout: float,
+    cache: RenderCache | None = None,
+) -> RenderResult:
+    """Build one target, or take it from `cache` when nothing it reads has changed."""
     started = time.perf_counter()
     result = RenderResult(target=target)
     directory = root / target
@@ -76,12 +84,18 @@ def render_target(root: Path, target: str, kustomize: kz.Kustomize, timeout: flo
     elif find_kustomization(directory) is None:
         result.error = "no kustomization.yaml in this directory"
     else:
-        try:
-            result.objects = _build_with_origins(root, directory, kustomize, timeout)
-        except kz.BuildError as err:
-            result.error = str(err)
-        except yaml.YAMLError as err:
-            result.error = f"kustomize printed unparsable YAML: {err}".replace("\n", " ")
+        lookup = cache.lookup(root, target) if cache is not None else None
+        if lookup is not None and lookup.objects is not None:
+            result.objects = lookup.objects
+        else:
+            try:
+                result.objects = _build_with_origins(root, directory, kustomize, timeout)
+            except kz.BuildError as err:
+                result.error = str(err)
+            except yaml.YAMLError as err:
+                result.error = f"kustomize printed unparsable YAML: {err}".replace("\n", " ")
+            if lookup is not None:
+                cache.store(lookup, result)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -128,13 +142,14 @@ def render_targets(
     kustomize: kz.Kustomize,
     timeout: float,
     workers: int | None = None,
+    cache: RenderCache | None = None,
 ) -> list[RenderResult]:
     """Render all targets in parallel; results come back in the order of `targets`."""
     if not targets:
         return []
     workers = workers or min(len(targets), 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda t: render_target(root, t, kustomize, timeout), targets))
+        return list(pool.map(lambda t: render_target(root, t, kustomize, timeout, cache), targets))
 
 
 def render_stream(result: RenderResult) -> str:
