@@ -18,6 +18,15 @@ if "KUSTOMIZE" not in os.environ and (VENV_BIN / "kubectl").is_file():
     os.environ["KUSTOMIZE"] = str(VENV_BIN / "kubectl")
 
 MESHREADY = str(VENV_BIN / "meshready")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or fill the user's caches (render, validate): one fresh directory
+    for the session, which the render cache then serves from like a user's would."""
+    os.environ["MESHREADY_CACHE_DIR"] = str(tmp_path_factory.mktemp("meshready-cache"))
+
+
 REPO = Path(__file__).resolve().parents[1]
 # What a copy of this repository needs to render, validate, analyze and check its targets.
 REPO_STATE = (
