@@ -115,8 +115,6 @@ def test_dependencies_name_every_kind_of_file_a_kustomization_reads(tmp_path: Pa
                     "j.yaml",
                     "f.txt",
                     "g.txt",
-                    "e.env",
-                    "s.env",
                     "conf.yaml",
                     "crd.yaml",
                     "openapi.json",
@@ -124,6 +122,8 @@ def test_dependencies_name_every_kind_of_file_a_kustomization_reads(tmp_path: Pa
                     "bp.yaml",
                 )
             },
+            "t/e.env": "# comment\nA=1\n",
+            "t/s.env": "B=2\n",
         },
     )
     deps = DependencyScanner(tmp_path).dependencies("t")
@@ -187,6 +187,13 @@ def test_dependencies_name_every_kind_of_file_a_kustomization_reads(tmp_path: Pa
         (
             {"t/kustomization.yaml": "configMapGenerator:\n- name: c\n  files: [../../out.txt]\n"},
             "outside the repository",
+        ),
+        (
+            {
+                "t/kustomization.yaml": "secretGenerator:\n- name: s\n  envs: [s.env]\n",
+                "t/s.env": "# from the CI environment\nA=1\nTOKEN\n",
+            },
+            "t/s.env:3: TOKEN would take its value from the environment",
         ),
     ],
 )

@@ -254,13 +254,30 @@ class DependencyScanner:
         if not isinstance(entry, dict):
             found.reasons.append(f"{where}: entry is not a mapping")
             return
-        sources = list(entry.get("files") or []) + list(entry.get("envs") or [])
-        if entry.get("env"):
-            sources.append(entry["env"])
-        for source in sources:
+        env_files = list(entry.get("envs") or []) + ([entry["env"]] if entry.get("env") else [])
+        for source in list(entry.get("files") or []) + env_files:
             # `files` entries are `path` or `key=path`.
             path = source.split("=", 1)[1] if isinstance(source, str) and "=" in source else source
             self._add_file(found, directory, path, where)
+        for env_file in env_files:
+            if isinstance(env_file, str):
+                self._environment_keys(found, directory / env_file, where)
+
+    def _environment_keys(self, found: _Directory, path: Path, where: str) -> None:
+        """A line of an env file without `=` names an environment variable, whose value
+        some kustomize releases take from the environment: not a file, so not cacheable."""
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError):
+            return  # a build that reads it fails, and failures are not cached
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if text and not text.startswith("#") and "=" not in text:
+                found.reasons.append(
+                    f"{where}: {self._shown(path)}:{number}: {text} would take its value from "
+                    "the environment"
+                )
+                return
 
     def _plugin(self, found: _Directory, directory: Path, entry: Any, where: str) -> None:
         """A transformers/generators/validators entry: a file or an inline configuration of
