@@ -364,6 +364,26 @@ def test_another_kustomize_binary_is_a_miss(mini_repo: Path, cache_dir: Path, tm
     assert cache_lines(changed.stderr) == {"overlays/dev": "miss"}
 
 
+def test_a_file_edited_while_kustomize_runs_is_not_stored(
+    mini_repo: Path, cache_dir: Path, tmp_path_factory
+):
+    real = shutil.which(os.environ.get("KUSTOMIZE", "kubectl"))
+    assert real
+    # A kustomize that edits a base file as it starts, as a person or a checkout might.
+    editing = tmp_path_factory.mktemp("bin") / "kubectl-editing"
+    service = mini_repo / "base/app/service.yaml"
+    editing.write_text(
+        f'#!/bin/sh\n[ "$1" = kustomize ] && echo "# edited" >> "{service}"\nexec "{real}" "$@"\n'
+    )
+    editing.chmod(0o755)
+    env = {**os.environ, "KUSTOMIZE": str(editing)}
+    proc = run_cli("render", "-v", "overlays/dev", cwd=mini_repo, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "overlays/dev: render cache miss (its files changed during the render)" in proc.stderr
+    assert service.read_text().endswith("# edited\n")
+    assert render_cache.info().entries == 0
+
+
 # -- the origin cross-check ----------------------------------------------------------------------
 
 

@@ -216,19 +216,22 @@ class RenderCache:
                 scanner = self._scanners[resolved] = DependencyScanner(resolved)
         return scanner
 
-    def _digest(self, path: Path) -> str | None:
-        if path not in self._digests:
+    def _digest(self, path: Path, remembered: bool = True) -> str | None:
+        if not remembered or path not in self._digests:
             try:
                 self._digests[path] = _sha256_file(path)
             except OSError:
                 self._digests[path] = None
         return self._digests[path]
 
-    def key_for(self, root: Path, target: str, deps: Dependencies) -> str | None:
+    def key_for(
+        self, root: Path, target: str, deps: Dependencies, remembered: bool = True
+    ) -> str | None:
+        """The key of `target`'s render; `remembered=False` hashes every file again."""
         resolved = root.resolve()
         inputs = []
         for relative in sorted(deps.files):
-            digest = self._digest(resolved / relative)
+            digest = self._digest(resolved / relative, remembered)
             if digest is None:
                 return None  # vanished or unreadable since the scan: build it, do not store
             inputs.append([relative, digest])
@@ -297,6 +300,12 @@ class RenderCache:
             )
             return
         problem = origin_problem(result.objects, lookup.deps)
+        if problem is None and self.key_for(lookup.root, lookup.target, lookup.deps, False) != (
+            lookup.key
+        ):
+            # Edited while kustomize ran: the output may be of either content, so keep neither.
+            self._record(lookup.root, lookup.target, MISS, "its files changed during the render")
+            return
         if problem is None:
             try:
                 data = serialize(result.objects)
