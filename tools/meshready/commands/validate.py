@@ -126,7 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--include-bases", action="store_true", help="with --rendered, render base/ too"
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="do not read or write the result cache"
+        "--no-cache",
+        action="store_true",
+        help="do not read or write the result cache (with --rendered, nor the render cache)",
     )
     parser.add_argument(
         "--repo", type=Path, metavar="DIR", help="repository root (default: found from cwd)"
