@@ -235,7 +235,10 @@ class RenderCache:
             if digest is None:
                 return None  # vanished or unreadable since the scan: build it, do not store
             inputs.append([relative, digest])
-        inputs.extend([relative, "absent"] for relative in sorted(deps.absent))
+        for relative in sorted(deps.absent):
+            if not remembered and os.path.lexists(resolved / relative):
+                return None  # appeared since the scan
+            inputs.append([relative, "absent"])
         material = [FORMAT, __version__, WRAPPER_FORMAT, self.identity, target, inputs]
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
