@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -587,3 +588,27 @@ def test_diff_renders_unchanged_targets_from_the_cache_on_both_sides(
     ]
     fresh = run_cli("diff", "--no-cache", "--base", "main", cwd=mini_repo, env=env)
     assert fresh.stdout == proc.stdout
+
+
+def test_the_fleet_benchmark_runs_and_renders_only_what_changed(tmp_path: Path):
+    """bench/bench_fleet.py --quick as a smoke test: its figures are not asserted (speed
+    belongs to the benchmark), what the cache did in each step is."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_fleet.py"
+    before = set(bench.parent.glob(".fleet-*"))
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split("  ")[0]: line for line in proc.stdout.splitlines()}
+    assert (
+        "render cache: 0 hits, 30 misses, 0 not cacheable"
+        in lines["cold main job (meshready check)"]
+    )
+    assert "30 hits, 0 misses" in lines["warm, nothing changed"]
+    assert "29 hits, 1 misses" in lines["warm, one overlay changed"]
+    assert "59 hits, 1 misses" in lines["diff, one overlay changed"]
+    assert set(bench.parent.glob(".fleet-*")) == before  # the generated repository is gone
