@@ -206,6 +206,22 @@ def test_what_cannot_be_seen_statically_is_uncacheable(tmp_path: Path, files, re
     assert reason in deps.uncacheable
 
 
+def test_paths_no_file_system_takes_are_uncacheable_not_a_crash(tmp_path: Path):
+    repo = write_tree(
+        tmp_path,
+        {
+            "nul/kustomization.yaml": 'resources: ["a\\x00b"]\n',
+            "loop/kustomization.yaml": "resources: [l1]\n",
+        },
+    )
+    (repo / "loop/l1").symlink_to("l2")
+    (repo / "loop/l2").symlink_to("l1")
+    scanner = DependencyScanner(repo)
+    for target in ("nul", "loop"):
+        deps = scanner.dependencies(target)
+        assert deps.uncacheable, target
+
+
 def test_a_symlink_leaving_the_repository_is_uncacheable_and_says_so(
     mini_repo: Path, tmp_path_factory, cache_dir: Path
 ):

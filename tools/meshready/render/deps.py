@@ -337,7 +337,11 @@ class DependencyScanner:
     def _directory(self, directory: Path) -> _Directory:
         cached = self._directories.get(directory)
         if cached is None:
-            cached = self._scan(directory)
+            try:
+                cached = self._scan(directory)
+            except (OSError, ValueError, RuntimeError) as err:
+                # A symlink loop, a path with a NUL byte: kustomize fails on it too.
+                cached = _Directory(reasons=[f"{self._shown(directory)}: cannot analyse ({err})"])
             with self._lock:
                 self._directories.setdefault(directory, cached)
         return cached
