@@ -401,6 +401,30 @@ def test_a_file_edited_while_kustomize_runs_is_not_stored(
     assert render_cache.info().entries == 0
 
 
+def test_the_kustomize_identity_is_its_content_hashed_once_per_install(tmp_path: Path):
+    cache = tmp_path / "cache"
+    one, two = tmp_path / "one" / "kustomize", tmp_path / "two" / "kustomize"
+    for path in (one, two):
+        path.parent.mkdir()
+        path.write_bytes(b"#!/bin/sh\necho v5\n")
+    first = render_cache.kustomize_identity(kustomize.Kustomize((str(one), "build"), "v5"), cache)
+    # The same bytes installed elsewhere: the same identity, so the same cache entries.
+    assert (
+        render_cache.kustomize_identity(kustomize.Kustomize((str(two), "build"), "v5"), cache)
+        == first
+    )
+    assert len(list((cache / "binaries").iterdir())) == 2  # one remembered digest per install
+    one.write_bytes(b"#!/bin/sh\necho v5 patched\n")
+    assert (
+        render_cache.kustomize_identity(kustomize.Kustomize((str(one), "build"), "v5"), cache)
+        != first
+    )
+    assert (
+        render_cache.kustomize_identity(kustomize.Kustomize((str(two), "build"), "v6"), cache)
+        != first
+    )
+
+
 # -- the origin cross-check ----------------------------------------------------------------------
 
 

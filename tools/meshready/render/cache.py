@@ -14,6 +14,7 @@ $XDG_CACHE_HOME/meshready/render, else ~/.cache/meshready/render):
 
     render-v1/entries/ab/<key>       the digest of the blob holding the render
     render-v1/blobs/cd/<digest>      the serialized objects and origins (JSON)
+    render-v1/binaries/<fingerprint> the SHA-256 of one installed kustomize binary
     render-v1/tmp/                   files being written, renamed into place when whole
 
 Every write is a temporary file and `os.replace`, and every read checks the blob's digest,
@@ -49,9 +50,6 @@ LAYOUT = f"render-v{FORMAT}"
 WRAPPER_FORMAT = "resources: [target]; buildMetadata: [originAnnotations]; origins root-relative"
 DEFAULT_MAX_MB = 256
 MAX_MB_ENV = "MESHREADY_RENDER_CACHE_MAX_MB"
-# Binaries up to this size (scripts, wrappers) are hashed; bigger ones are known by
-# path, size and modification time, which a reinstall or upgrade changes.
-_HASHED_BINARY_BYTES = 1 << 20
 _STALE_TEMPORARY_SECONDS = 3600
 
 HIT, MISS, UNCACHEABLE = "hit", "miss", "uncacheable"
@@ -86,22 +84,48 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def kustomize_identity(kustomize: kz.Kustomize) -> dict[str, Any]:
-    """What tells one kustomize build apart from another: version, arguments, binary."""
+def kustomize_identity(kustomize: kz.Kustomize, directory: Path) -> dict[str, Any]:
+    """What tells one kustomize build apart from another: version, arguments, and the SHA-256
+    of the binary. Hashing a 60 MB kubectl costs a fifth of a second, so the digest is kept
+    in `directory`, found by the binary's path, size, inode, mtime and ctime (which no
+    write leaves unchanged): each installed binary is hashed once, and two installs of the
+    same binary share entries."""
     binary = Path(kustomize.command[0]).resolve()
     identity: dict[str, Any] = {
         "version": kustomize.version,
         "arguments": list(kustomize.command[1:]),
-        "binary": str(binary),
     }
     try:
         stat = binary.stat()
-        identity["size"], identity["mtime_ns"] = stat.st_size, stat.st_mtime_ns
-        if stat.st_size <= _HASHED_BINARY_BYTES:
-            identity["sha256"] = _sha256_file(binary)
+        fingerprint = f"{binary}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
+        remembered = directory / "binaries" / hashlib.sha256(fingerprint.encode()).hexdigest()
+        try:
+            digest = remembered.read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            digest = ""
+        if len(digest) != 64:
+            digest = _sha256_file(binary)
+            with contextlib.suppress(OSError):
+                _write_atomically(directory, remembered, digest.encode())
+        identity["sha256"] = digest
     except OSError:
-        identity["unreadable"] = True
+        identity["binary"] = str(binary)  # unreadable: kustomize will fail to run anyway
     return identity
+
+
+def _write_atomically(directory: Path, path: Path, data: bytes) -> None:
+    """`data` at `path`, whole or not at all: written under `directory`/tmp, then renamed."""
+    temporary_dir = directory / "tmp"
+    temporary_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=temporary_dir, prefix=path.name[:16] + ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 # -- serialization: exactly the types a fresh render has, or nothing ---------------------------
@@ -199,7 +223,7 @@ class RenderCache:
     ) -> None:
         self.directory = (directory or cache_directory()) / LAYOUT
         self.limit = max_bytes() if limit is None else limit
-        self.identity = kustomize_identity(kustomize)
+        self.identity = kustomize_identity(kustomize, self.directory)
         self._scanners: dict[Path, DependencyScanner] = {}
         self._digests: dict[Path, str | None] = {}
         self._lock = threading.Lock()
@@ -331,17 +355,7 @@ class RenderCache:
         self._record(lookup.root, lookup.target, MISS)
 
     def _write(self, path: Path, data: bytes) -> None:
-        temporary_dir = self.directory / "tmp"
-        temporary_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, temporary = tempfile.mkstemp(dir=temporary_dir, prefix=path.name[:16] + ".")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        _write_atomically(self.directory, path, data)
         with self._lock:
             self.written += len(data)
 
