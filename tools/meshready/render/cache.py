@@ -5,8 +5,8 @@ shapes its output: the SHA-256 of every file the target's kustomization tree nam
 (`deps.py`; paths relative to the repository root, so the base worktree of `meshready
 diff` and the working tree share entries), the absence of the kustomization file names
 kustomize would also look for, the kustomize binary's identity and version, the build
-arguments, the wrapper kustomization's format, the meshready version and this cache's
-format. Only successful renders are stored, and only after kustomize's own origin
+arguments, the wrapper kustomization's format, the meshready version, the code of the
+modules that shape a result and this cache's format. Only successful renders are stored, and only after kustomize's own origin
 annotations agree with the computed dependencies.
 
 Layout under the cache directory ($MESHREADY_CACHE_DIR, else
@@ -74,6 +74,19 @@ def max_bytes(env: dict[str, str] | os._Environ = os.environ) -> int:
     if megabytes < 1:
         raise MeshreadyError(f"${MAX_MB_ENV}={raw!r}: give a whole number of MiB, 1 or more")
     return megabytes << 20
+
+
+# The modules whose code shapes a render's result. Their bytes are part of the key, so a
+# change to how targets are built or origins are kept (in a checkout, before any version
+# bump) never meets results stored by the old code.
+_RESULT_SHAPING_MODULES = ("build.py", "model.py", "kustomize.py", "deps.py", "cache.py")
+
+
+def code_identity() -> str:
+    digest = hashlib.sha256()
+    for name in _RESULT_SHAPING_MODULES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _sha256_file(path: Path) -> str:
@@ -224,6 +237,7 @@ class RenderCache:
         self.directory = (directory or cache_directory()) / LAYOUT
         self.limit = max_bytes() if limit is None else limit
         self.identity = kustomize_identity(kustomize, self.directory)
+        self.code = code_identity()
         self._scanners: dict[Path, DependencyScanner] = {}
         self._digests: dict[Path, str | None] = {}
         self._lock = threading.Lock()
@@ -263,7 +277,7 @@ class RenderCache:
             if not remembered and os.path.lexists(resolved / relative):
                 return None  # appeared since the scan
             inputs.append([relative, "absent"])
-        material = [FORMAT, __version__, WRAPPER_FORMAT, self.identity, target, inputs]
+        material = [FORMAT, __version__, self.code, WRAPPER_FORMAT, self.identity, target, inputs]
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
     # -- reading -------------------------------------------------------------------------
