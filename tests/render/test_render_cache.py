@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -425,6 +427,57 @@ def test_the_kustomize_identity_is_its_content_hashed_once_per_install(tmp_path:
     )
 
 
+def test_the_same_render_wanted_twice_at_once_is_built_once(
+    mini_repo: Path, cache_dir: Path, tmp_path_factory
+):
+    """`diff` renders an unchanged target on both sides at the same time: the second
+    waits for the first and takes its result instead of running kustomize again."""
+    real = shutil.which(os.environ.get("KUSTOMIZE", "kubectl"))
+    assert real
+    work = tmp_path_factory.mktemp("gated")
+    gate, log = work / "gate", work / "builds.log"
+    os.mkfifo(gate)
+    # A kustomize that logs each build, then waits for the test to open the gate.
+    gated = work / "kubectl-gated"
+    gated.write_text(
+        f'#!/bin/sh\nif [ "$1" = kustomize ]; then echo build >> "{log}"; read _ < "{gate}"; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    gated.chmod(0o755)
+    kz_gated = kustomize.find_kustomize({"KUSTOMIZE": str(gated), "PATH": os.environ["PATH"]})
+
+    class Observed(render_cache.RenderCache):
+        waiting = threading.Event()
+
+        def _wait_for(self, running: threading.Event) -> None:
+            self.waiting.set()
+            super()._wait_for(running)
+
+    cache = Observed(kz_gated)
+    results: dict[str, render.RenderResult] = {}
+
+    def render_as(name: str) -> None:
+        results[name] = render.render_target(mini_repo, "overlays/dev", kz_gated, 60, cache)
+
+    first = threading.Thread(target=render_as, args=("first",), daemon=True)
+    first.start()
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the build to start, bounded by the deadline
+    assert log.read_text() == "build\n"
+    second = threading.Thread(target=render_as, args=("second",), daemon=True)
+    second.start()
+    assert cache.waiting.wait(timeout=60), "the second render did not wait for the first"
+    with gate.open("w") as opened:
+        opened.write("go\n")
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert log.read_text() == "build\n"  # kustomize ran once
+    assert results["first"].ok and results["second"].ok
+    assert serialized(results["first"]) == serialized(results["second"])
+    assert sorted(o.status for o in cache.outcomes) == [render_cache.HIT, render_cache.MISS]
+
+
 # -- the origin cross-check ----------------------------------------------------------------------
 
 
@@ -628,6 +681,12 @@ def test_diff_renders_unchanged_targets_from_the_cache_on_both_sides(
     ]
     fresh = run_cli("diff", "--no-cache", "--base", "main", cwd=mini_repo, env=env)
     assert fresh.stdout == proc.stdout
+
+    # From an empty cache, the target the change does not touch is built once for both sides.
+    assert run_cli("cache", "clear", cwd=mini_repo).returncode == 0
+    cold = run_cli("diff", "--base", "main", cwd=mini_repo, env=env)
+    assert "render cache: 1 hits, 3 misses, 0 not cacheable" in cold.stderr
+    assert cold.stdout == proc.stdout
 
 
 def test_the_fleet_benchmark_runs_and_renders_only_what_changed(tmp_path: Path):

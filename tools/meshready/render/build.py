@@ -87,17 +87,27 @@ def render_target(
         lookup = cache.lookup(root, target) if cache is not None else None
         if lookup is not None and lookup.objects is not None:
             result.objects = lookup.objects
+        elif lookup is None:
+            _build_into(result, root, directory, kustomize, timeout)
         else:
             try:
-                result.objects = _build_with_origins(root, directory, kustomize, timeout)
-            except kz.BuildError as err:
-                result.error = str(err)
-            except yaml.YAMLError as err:
-                result.error = f"kustomize printed unparsable YAML: {err}".replace("\n", " ")
-            if lookup is not None:
+                _build_into(result, root, directory, kustomize, timeout)
                 cache.store(lookup, result)
+            finally:
+                cache.release(lookup)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _build_into(
+    result: RenderResult, root: Path, directory: Path, kustomize: kz.Kustomize, timeout: float
+) -> None:
+    try:
+        result.objects = _build_with_origins(root, directory, kustomize, timeout)
+    except kz.BuildError as err:
+        result.error = str(err)
+    except yaml.YAMLError as err:
+        result.error = f"kustomize printed unparsable YAML: {err}".replace("\n", " ")
 
 
 def _build_with_origins(

@@ -240,6 +240,7 @@ class RenderCache:
         self.code = code_identity()
         self._scanners: dict[Path, DependencyScanner] = {}
         self._digests: dict[Path, str | None] = {}
+        self._running: dict[str, threading.Event] = {}  # key -> set when its render is over
         self._lock = threading.Lock()
         self.outcomes: list[Outcome] = []
         self.written = 0
@@ -301,11 +302,32 @@ class RenderCache:
         if key is None:
             self._record(root, target, UNCACHEABLE, "a dependency could not be read")
             return Lookup(root, target, deps, None)
-        objects = self._load(key)
-        if objects is None:
-            return Lookup(root, target, deps, key)  # the outcome is recorded when it is stored
-        self._record(root, target, HIT)
-        return Lookup(root, target, deps, key, objects)
+        while True:
+            objects = self._load(key)
+            if objects is not None:
+                self._record(root, target, HIT)
+                return Lookup(root, target, deps, key, objects)
+            with self._lock:
+                running = self._running.get(key)
+                if running is None:
+                    # This thread renders it; `release` lets any others waiting for it go on.
+                    self._running[key] = threading.Event()
+                    return Lookup(root, target, deps, key)  # recorded when it is stored
+            # The same render is under way in another thread (diff: the same target on both
+            # sides): wait for it, then it is a hit, or this thread's to render after all.
+            self._wait_for(running)
+
+    def _wait_for(self, running: threading.Event) -> None:
+        running.wait()
+
+    def release(self, lookup: Lookup) -> None:
+        """The render `lookup` announced is over (stored or not)."""
+        if lookup.key is None or lookup.objects is not None:
+            return
+        with self._lock:
+            running = self._running.pop(lookup.key, None)
+        if running is not None:
+            running.set()
 
     def _load(self, key: str) -> list[RenderedObject] | None:
         entry = self._entry_path(key)
