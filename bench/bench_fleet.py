@@ -190,6 +190,10 @@ def main() -> None:
             diffed.change()
             uncached = timed_cli(repo, env, "diff", "--base", "main", "--no-cache")
             rows.append(("diff, one overlay changed, --no-cache", uncached))
+            # A fresh machine: an empty cache, each untouched target built once for both sides.
+            empty = {**env, "MESHREADY_CACHE_DIR": str(cache_dir / "empty")}
+            cold_diff = timed_cli(repo, empty, "diff", "--base", "main")
+            rows.append(("diff, one overlay changed, empty cache", cold_diff))
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
         if args.keep:
