@@ -13,6 +13,7 @@ from meshready.errors import EXIT_FINDINGS, EXIT_OK
 from meshready.gitops.stage import stage as gitops_stage
 from meshready.render.stage import stage as hydrated_stage
 from meshready.stage import Stage
+from meshready.term import paint
 from meshready.validate.rendered import stage as validate_stage
 
 # Every stage runs on the same rendered objects, so the main job checks everything that exists.
@@ -72,5 +73,6 @@ def run(args: argparse.Namespace) -> int:
         f"\n{len(results)} targets ({len(rendered)} rendered, {failed_renders} failed), "
         f"{objects} objects{stage_summaries}; {time.perf_counter() - started:.1f}s"
     )
-    print("result: " + ("FAILED" if failures else "OK"), file=sys.stderr)
+    verdict = paint("FAILED", "red", sys.stderr) if failures else paint("OK", "green", sys.stderr)
+    print(f"result: {verdict}", file=sys.stderr)
     return EXIT_FINDINGS if failures else EXIT_OK
