@@ -758,6 +758,29 @@ def tracked_pool_classes() -> dict[str, type]:
     return _tracked_pools
 
 
+_tracked_adapter: type | None = None
+
+
+def tracked_adapter_class() -> type:
+    """requests' HTTPAdapter with the tracked pools, also behind an HTTP(S) proxy."""
+    global _tracked_adapter
+    if _tracked_adapter is None:
+        from requests.adapters import HTTPAdapter
+
+        class TrackedAdapter(HTTPAdapter):
+            def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                super().init_poolmanager(*args, **kwargs)
+                self.poolmanager.pool_classes_by_scheme = tracked_pool_classes()
+
+            def proxy_manager_for(self, proxy: Any, **kwargs: Any) -> Any:
+                manager = super().proxy_manager_for(proxy, **kwargs)
+                manager.pool_classes_by_scheme = tracked_pool_classes()
+                return manager
+
+        _tracked_adapter = TrackedAdapter
+    return _tracked_adapter
+
+
 def user_agent() -> str:
     import requests
 
@@ -774,8 +797,7 @@ class Client:
 
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=len(urls), max_retries=0)
-        adapter.poolmanager.pool_classes_by_scheme = tracked_pool_classes()
+        adapter = tracked_adapter_class()(pool_connections=len(urls), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.requests = [self.session.prepare_request(requests.Request("GET", url)) for url in urls]

@@ -104,7 +104,7 @@ class Loadgen:
 
 @pytest.fixture
 def spawned():
-    started: list[Loadgen] = []
+    started = []
 
     def spawn(env: dict, *args: str, **kwargs) -> Loadgen:
         started.append(Loadgen(env, *args, **kwargs))
@@ -371,7 +371,9 @@ def assert_summary_after_signal(code: int, out: str, err: str, sent_at_most: int
     total = [line for line in out.splitlines() if TOTAL.match(line)]
     assert len(total) == 1, out
     if sent_at_most is not None:
-        assert int(re.search(r"sent=(\d+)", total[0]).group(1)) <= sent_at_most
+        sent = re.search(r"sent=(\d+)", total[0])
+        assert sent is not None
+        assert int(sent.group(1)) <= sent_at_most
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

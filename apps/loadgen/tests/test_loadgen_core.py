@@ -7,6 +7,7 @@ import math
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -74,6 +75,7 @@ def test_duration_zero_is_refused_and_forever_is_explicit():
         ("SPLIT_TOLERANCE", "101", "percentage points"),
         ("SPLIT_TOLERANCE", "-1", "percentage points"),
         ("EXPECT_SPLIT", "v1:90,v2:20", "adds up to 110"),
+        ("EXPECT_SPLIT", "v1:90,v2:10.5", "adds up to 100.5"),
         ("EXPECT_SPLIT", "v1:90,v1:10", "names v1 twice"),
         ("EXPECT_SPLIT", "v1=90", "VERSION:PERCENT"),
         ("EXPECT_SPLIT", "v1:x,v2:100", "gives v1 'x'"),
@@ -356,6 +358,8 @@ def test_split_with_no_responses_fails():
     assert verdict["responses"] == 0
     assert not verdict["ok"]
     assert loadgen.split_failure(verdict) == "no responses to judge --expect-split by"
+    # Even a tolerance that would forgive any deviation does not pass an unmeasured split.
+    assert not loadgen.judge_split({}, (("v1", 50), ("v2", 50)), 100)["ok"]
     assert loadgen.split_failure(None) is None
 
 
@@ -388,7 +392,8 @@ def test_slots_due_counts_slots_whose_interval_began():
 
 
 def generator_for(clock: FakeClock, **fields) -> loadgen.LoadGenerator:
-    settings = {"server_addrs": ("http://x",), "rate": 3.0, "duration": 100.0, "concurrency": 1}
+    settings: dict[str, Any] = {"server_addrs": ("http://x",), "rate": 3.0, "duration": 100.0}
+    settings["concurrency"] = 1
     settings.update(fields)
     generator = loadgen.LoadGenerator(loadgen.Options(**settings), clock=clock)
     generator.begin(clock.now)
@@ -429,10 +434,14 @@ def test_a_forever_run_never_runs_out_of_slots():
 def test_jitter_stays_inside_each_slot():
     clock = FakeClock()
     generator = generator_for(clock, rate=10.0, duration=10.0, jitter=1.0)
+    generator._rng.seed(7)
+    offsets = []
     for slot in range(100):
         index, due = generator.claim()
         assert index == slot
         assert slot / 10 <= due - clock.now < (slot + 1) / 10
+        offsets.append((due - clock.now) * 10 - slot)
+    assert min(offsets) < 0.1 and max(offsets) > 0.9  # spread over the whole slot
 
 
 def test_no_slot_is_claimed_after_a_stop():
