@@ -15,7 +15,17 @@ TIMEOUT, REPORT_INTERVAL, JITTER, MAX_ERROR_RATE, EXPECT_SPLIT, SPLIT_TOLERANCE,
 STATUS_PORT, each env var with a matching flag (`--help`). See docs/apps.md.
 """
 
+# ruff: noqa: E402  (the first signal handlers come before the other imports)
 from __future__ import annotations
+
+import signal
+
+# From the script's first line, SIGTERM and SIGINT are recorded rather than fatal (no
+# KeyboardInterrupt traceback during the imports); StopSignals takes over in main().
+EARLY_SIGNALS: list[int] = []
+if __name__ == "__main__":
+    for _signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_signum, lambda signum, _frame: EARLY_SIGNALS.append(signum))
 
 import argparse
 import contextlib
@@ -26,7 +36,6 @@ import os
 import random
 import re
 import select
-import signal
 import socket
 import sys
 import threading
@@ -702,7 +711,8 @@ def slots_due(elapsed: float, rate: float, total: int | None) -> int:
 # ---------------------------------------------------------------------------
 # The client: requests, with each request's total time bounded by a watchdog
 
-_current = threading.local()  # the request a worker thread is sending (`.flight`)
+# Per worker thread: `on_socket`, called with the socket its current request reads from.
+_current = threading.local()
 
 
 @dataclass
@@ -732,6 +742,7 @@ def tracked_pool_classes() -> dict[str, type]:
     if _tracked_pools is None:
         from urllib3.connection import HTTPConnection, HTTPSConnection
         from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+        from urllib3.response import HTTPResponse
 
         def report_socket(sock: socket.socket | None) -> None:
             hook = getattr(_current, "on_socket", None)
@@ -739,12 +750,12 @@ def tracked_pool_classes() -> dict[str, type]:
                 hook(sock)
 
         class TrackedHTTPConnection(HTTPConnection):
-            def getresponse(self):  # type: ignore[no-untyped-def]
+            def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
                 report_socket(self.sock)
                 return super().getresponse()
 
         class TrackedHTTPSConnection(HTTPSConnection):
-            def getresponse(self):  # type: ignore[no-untyped-def]
+            def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
                 report_socket(self.sock)
                 return super().getresponse()
 
@@ -800,18 +811,21 @@ class Client:
         adapter = tracked_adapter_class()(pool_connections=len(urls), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.requests = [self.session.prepare_request(requests.Request("GET", url)) for url in urls]
-        self.send_options: dict[str, Any] = dict(
-            self.session.merge_environment_settings(self.requests[0].url, {}, None, None, None)
-        )
-        self.send_options.update(
-            timeout=(timeout, timeout),
-            allow_redirects=False,  # a redirect is counted as the status it is
-        )
+        self.targets: list[tuple[requests.PreparedRequest, dict[str, Any]]] = []
+        for url in urls:
+            request = self.session.prepare_request(requests.Request("GET", url))
+            options: dict[str, Any] = dict(
+                self.session.merge_environment_settings(request.url, {}, None, None, None)
+            )
+            options.update(
+                timeout=(timeout, timeout),  # connect, and each read; the watchdog bounds the whole
+                allow_redirects=False,  # a redirect is counted as the status it is
+            )
+            self.targets.append((request, options))
 
     def send(self, slot: int) -> requests.Response:
-        request = self.requests[slot % len(self.requests)]  # targets in turn, by slot
-        return self.session.send(request, **self.send_options)
+        request, options = self.targets[slot % len(self.targets)]  # targets in turn, by slot
+        return self.session.send(request, **options)
 
     def close(self) -> None:
         self.session.close()
@@ -1111,8 +1125,8 @@ class StopSignals:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
-        self.received: list[int] = []
+    def __init__(self, received: list[int] | None = None) -> None:
+        self.received: list[int] = [] if received is None else received
         self.wakeup = Wakeup()
 
     def install(self) -> None:
@@ -1279,8 +1293,8 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signals = StopSignals()
-    signals.install()  # first: a signal at any later moment still ends with a summary
+    signals = StopSignals(EARLY_SIGNALS)  # keeps any signal recorded during the imports
+    signals.install()  # before anything slow: a signal at any later moment ends with a summary
     try:
         options = parse_options(argv, os.environ)
         check_client(options)
