@@ -6,8 +6,10 @@ and the exact figures are bench/bench_loadgen.py's."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
+import random
 import re
 import signal
 import socket
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -533,6 +536,79 @@ def test_a_weighted_split_by_repeating_a_target(versions):
     assert summary["split"]["ok"]
     assert abs(summary["split"]["deviation_pp"]["v2"]) <= 2
     assert summary["versions"]["v2"] == pytest.approx(summary["completed"] / 10, abs=1)
+
+
+class WeightedProxy:
+    """One address in front of several backends, each request sent to one picked at
+    random by weight, as a sidecar routes a VirtualService's weighted destinations.
+    Seeded, so that a run's picks are the same every time."""
+
+    def __init__(self, backends: list[tuple[str, int, int]], seed: int = 2024) -> None:
+        self.backends = backends  # (host, port, weight)
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with proxy.lock:
+                    host, port, _ = proxy.rng.choices(
+                        proxy.backends, weights=[w for _, _, w in proxy.backends]
+                    )[0]
+                upstream = http.client.HTTPConnection(host, port, timeout=10)
+                try:
+                    upstream.request("GET", self.path)
+                    answer = upstream.getresponse()
+                    body = answer.read()
+                finally:
+                    upstream.close()
+                self.send_response(answer.status)
+                for name in ("Content-Type", "X-Version"):
+                    value = answer.getheader(name)
+                    if value is not None:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_weighted_random_split_behind_one_address(versions):
+    # As in a cluster: one address, routed 90/10 at random; loadgen counts what answered.
+    v1, v2 = versions
+    proxy = WeightedProxy([(v1.host, v1.port, 90), (v2.host, v2.port, 10)])
+    try:
+        env = {
+            "SERVER_ADDR": f"http://127.0.0.1:{proxy.port}/",
+            "REQUESTS_PER_SECOND": "100",
+            "DURATION": "2",
+            "EXPECT_SPLIT": "v1:90,v2:10",
+        }
+        right = run_loadgen(env, "--json")
+        wrong = run_loadgen({**env, "EXPECT_SPLIT": "v1:50,v2:50"}, "--json")
+    finally:
+        proxy.close()
+    assert right.returncode == 0, right.stderr
+    summary = json.loads(right.stdout)
+    assert set(summary["versions"]) == {"v1", "v2"}
+    assert summary["split"]["ok"]
+    # ~200 responses: chance alone moves a 10% share by a few points, which is allowed.
+    assert summary["split"]["allowed_pp"]["v2"] > loadgen.DEFAULT_SPLIT_TOLERANCE
+    assert wrong.returncode == 1
+    assert not json.loads(wrong.stdout)["split"]["ok"]
 
 
 # --- bad settings -------------------------------------------------------------------
