@@ -365,7 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RPS",
         help=f"requests per second, {MIN_RATE:g}-{MAX_RATE:g} (env REQUESTS_PER_SECOND, required)",
     )
-    add("--duration", help="stop after this long, e.g. 60s, or 'forever' (env DURATION; default)")
+    add(
+        "--duration",
+        help="stop after this long, e.g. 60s (env DURATION; unset or 'forever': until stopped)",
+    )
     add(
         "--concurrency",
         help=f"most requests in flight, 1-{MAX_CONCURRENCY} (env CONCURRENCY; default rate/10, 4-64)",
