@@ -512,11 +512,15 @@ def classify_error(error: BaseException) -> str:
     return "other_errors"
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
 def version_key(value: str | None) -> str:
-    """The X-Version value a response is counted under: trimmed, bounded in length."""
+    """The X-Version value a response is counted under: trimmed, bounded in length, and
+    printable (a server's escape sequences must not reach the terminal or the log)."""
     if value is None or not value.strip():
         return NO_VERSION
-    return value.strip()[:MAX_VERSION_LENGTH]
+    return _UNPRINTABLE.sub("?", value.strip()[:MAX_VERSION_LENGTH])
 
 
 class Stats:

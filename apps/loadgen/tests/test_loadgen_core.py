@@ -279,6 +279,7 @@ def test_versions_are_bounded():
     assert loadgen.version_key("  ") == loadgen.NO_VERSION
     assert loadgen.version_key(" v2 ") == "v2"
     assert loadgen.version_key("x" * 100) == "x" * loadgen.MAX_VERSION_LENGTH
+    assert loadgen.version_key("v1\x1b[2J\u00e9") == "v1?[2J?"
     stats = loadgen.Stats(0.0)
     for index in range(loadgen.MAX_VERSIONS + 5):
         stats.record_response(200, f"v{index}", 0.001, 0.001)
