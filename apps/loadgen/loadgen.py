@@ -1308,7 +1308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"loadgen: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    return run(options, signals)
+    try:
+        return run(options, signals)
+    except BrokenPipeError:  # whoever read the reports went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -364,6 +364,27 @@ def test_max_error_rate_fails_the_run(hello):
     assert passed.returncode == 0
 
 
+def test_a_reader_that_goes_away_ends_the_run_without_a_traceback(hello):
+    proc = subprocess.Popen(
+        [sys.executable, str(LOADGEN)],
+        env=clean_env(
+            {"SERVER_ADDR": hello.url("/"), "REQUESTS_PER_SECOND": "20", "REPORT_INTERVAL": "0.2"}
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("Sending 20 request(s)")
+        proc.stdout.close()  # like `| head -1`: the next report meets a closed pipe
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+
+
 # --- signals ----------------------------------------------------------------------
 
 
