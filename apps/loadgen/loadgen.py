@@ -863,6 +863,7 @@ class LoadGenerator:
         self.stop = threading.Event()  # no more sends
         self.stopped_at: float | None = None
         self.stopped_before_start = False
+        self.begun = False  # /stats can be asked before the first slot
         self._lock = threading.Lock()
         self._next_slot = 0
         self._rng = random.Random()
@@ -898,7 +899,7 @@ class LoadGenerator:
         """Slots due by `now`, or by the end of sending if that came first."""
         cutoff = self.cutoff()
         until = now if cutoff is None else min(now, cutoff)
-        if self.stopped_before_start:
+        if self.stopped_before_start or not self.begun:
             return 0
         return slots_due(until - self.started, self.options.rate, self.total_slots)
 
@@ -913,6 +914,7 @@ class LoadGenerator:
     def begin(self, now: float) -> None:
         """Slot 0 is due `now`; with a DURATION, the end and the number of slots are fixed."""
         self.started = now
+        self.begun = True
         self.stopped_before_start = self.stop.is_set()
         self.total = Stats(now)
         self.interval = Stats(now)
@@ -1067,6 +1069,8 @@ class LoadGenerator:
         return stats, now - stats.started
 
     def elapsed(self, now: float) -> float:
+        if not self.begun:
+            return 0.0
         cutoff = self.cutoff()
         until = now if cutoff is None else min(now, cutoff)
         return max(0.0, until - self.started)

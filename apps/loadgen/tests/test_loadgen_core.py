@@ -575,6 +575,15 @@ def test_a_stop_before_the_start_schedules_nothing():
     assert generator.dropped(clock.now + 5) == 0
 
 
+def test_figures_asked_for_before_the_start_are_zero():
+    clock = FakeClock()
+    generator = loadgen.LoadGenerator(
+        loadgen.Options(server_addrs=("http://x",), rate=10.0), clock=clock
+    )
+    figures = generator.snapshot()  # what /stats answers in the moment before the start
+    assert (figures["scheduled"], figures["elapsed_s"], figures["dropped"]) == (0, 0.0, 0)
+
+
 class BlockingClient:
     """Holds every request until released, counting them."""
 
