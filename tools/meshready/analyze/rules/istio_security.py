@@ -50,11 +50,12 @@ def _selector(item: K8sObject) -> dict[str, str]:
 
 def _candidates(item: K8sObject, ctx: Context) -> list[Workload]:
     """Workloads a policy of this namespace may select: those of its namespace, or of every
-    namespace for a policy in the root namespace (mesh-wide)."""
-    index = istio_index(ctx)
-    if namespace_of(item) == ROOT_NAMESPACE:
+    namespace for a policy in the root namespace (mesh-wide). Nothing when the namespace has
+    no workload in the input: its pods (istio-system's gateways, say) are deployed elsewhere."""
+    own = istio_index(ctx).workloads_by_namespace.get(namespace_of(item), [])
+    if own and namespace_of(item) == ROOT_NAMESPACE:
         return list(ctx.workloads)
-    return index.workloads_by_namespace.get(namespace_of(item), [])
+    return own
 
 
 def _sidecars(ctx: Context, namespace: str) -> list[K8sObject]:
@@ -131,8 +132,9 @@ def sidecar_multiple_default(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "Sidecar or EnvoyFilter with a workload selector applies to the pods of its namespace "
         "(of every namespace in the root namespace istio-system) that carry those labels. If "
         "none does, the policy protects or configures nothing, usually because of a label "
-        "typo (IST0127 NoMatchingWorkloadsFound). Namespaces without any workload in the "
-        "input, and policies attached with `targetRef(s)`, are not checked."
+        "typo (IST0127 NoMatchingWorkloadsFound). Policies of a namespace without any workload "
+        "in the input (its pods are deployed elsewhere), and policies attached with "
+        "`targetRef(s)`, are not checked."
     ),
     remediation="Make the selector equal to labels of the intended pod template.",
 )
