@@ -550,3 +550,51 @@ spec:
     assert istio_findings(both) == [("MR307", "a"), ("MR307", "b")]
     apart = run(APP + vs("a", "exportTo: ['.']") + vs("b", "exportTo: ['*']"), tmp_path)
     assert istio_findings(apart) == []
+
+
+@pytest.mark.parametrize(
+    ("gateway_hosts", "vs_hosts", "gateways", "served"),
+    [
+        (["*"], ["hello.example.com"], ["public"], True),
+        (["*.example.com"], ["hello.example.com"], ["public"], True),
+        (["hello/*.example.com"], ["hello.example.com"], ["public"], True),
+        (["./hello.example.com"], ["hello.example.com"], ["hello/public"], True),
+        # A namespace prefix admits VirtualServices of that namespace only.
+        (["other/*.example.com"], ["hello.example.com"], ["public"], False),
+        (["www.example.com"], ["hello.example.com"], ["public"], False),
+        # Every host must be served, not just one of them.
+        (["www.example.com"], ["www.example.com", "hello.example.com"], ["public"], False),
+        # A Service name of a VirtualService bound to the mesh too is for the sidecars.
+        (["www.example.com"], ["www.example.com", "hellosvc"], ["public", "mesh"], True),
+        (["www.example.com"], ["www.example.com", "hellosvc"], ["public"], False),
+    ],
+)
+def test_virtualservice_hosts_against_their_gateway(
+    gateway_hosts: list[str], vs_hosts: list[str], gateways: list[str], served: bool, tmp_path: Path
+):
+    text = (
+        APP
+        + f"""\
+---
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {{name: public, namespace: hello}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - hosts: {gateway_hosts}
+    port: {{name: http, number: 80, protocol: HTTP}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {{name: hello, namespace: hello}}
+spec:
+  hosts: {vs_hosts}
+  gateways: {gateways}
+  http:
+  - route: [{{destination: {{host: hellosvc}}}}]
+"""
+    )
+    found = istio_findings(run(text, tmp_path, {"external_gateways": True}))
+    assert (("MR306", "hello") not in found) is served
+    assert [f for f in found if f[0] != "MR306"] == []
