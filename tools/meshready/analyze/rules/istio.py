@@ -16,7 +16,6 @@ Sidecar and deprecation rules in istio_security.py.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -47,20 +46,12 @@ def namespace_of(item: K8sObject) -> str:
     return item.namespace or "default"
 
 
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def fqdn(host: str, namespace: str) -> str:
     """Istio's short-name rule: a host without a dot is a Service of the rule's namespace
     (`reviews` in `shop` is reviews.shop.svc.cluster.local); anything with a dot, `*` and
     IP addresses are taken as written."""
     host = host.strip().lower()
-    if not host or host == "*" or "." in host or is_ip(host):
+    if not host or host == "*" or "." in host or ":" in host:  # IPv4 has dots, IPv6 colons
         return host
     return f"{host}.{namespace}{CLUSTER_SUFFIX}"
 
@@ -113,25 +104,34 @@ class Resolved:
 @dataclass
 class IstioIndex:
     services: dict[tuple[str, str], Service] = field(default_factory=dict)
-    # (host pattern, ServiceEntry) for every host of every ServiceEntry
-    entry_hosts: list[tuple[str, K8sObject]] = field(default_factory=list)
+    # ServiceEntry hosts: exact names in a table, wildcard patterns in a list to scan
+    entry_hosts: dict[str, K8sObject] = field(default_factory=dict)
+    entry_patterns: list[tuple[str, K8sObject]] = field(default_factory=list)
     gateways: dict[tuple[str, str], K8sObject] = field(default_factory=dict)
-    # (fully qualified host, DestinationRule)
-    destination_rules: list[tuple[str, K8sObject]] = field(default_factory=list)
+    # DestinationRules by fully qualified host; wildcard hosts in a list to scan
+    destination_rules: dict[str, list[K8sObject]] = field(default_factory=dict)
+    destination_patterns: list[tuple[str, K8sObject]] = field(default_factory=list)
     # namespaces whose objects the input holds (see the module docstring)
     namespaces: set[str] = field(default_factory=set)
     workloads_by_namespace: dict[str, list[Workload]] = field(default_factory=dict)
+    # (host, namespace) -> its resolution: several rules resolve every destination
+    resolved: dict[tuple[str, str], Resolved] = field(default_factory=dict)
 
     def resolve(self, host: str, namespace: str) -> Resolved:
+        found = self.resolved.get((host, namespace))
+        if found is None:
+            found = self.resolved[(host, namespace)] = self._resolve(host, namespace)
+        return found
+
+    def _resolve(self, host: str, namespace: str) -> Resolved:
         name = fqdn(host, namespace)
         found = Resolved(name)
         local = cluster_service(name)
         if local is not None:
             found.service = self.services.get(local)
         if found.service is None:
-            found.service_entry = next(
-                (entry for pattern, entry in self.entry_hosts if hosts_overlap(pattern, name)),
-                None,
+            found.service_entry = self.entry_hosts.get(name) or next(
+                (e for pattern, e in self.entry_patterns if hosts_overlap(pattern, name)), None
             )
         if not found.found:
             if local is not None:
@@ -143,7 +143,9 @@ class IstioIndex:
     def subsets(self, host: str) -> dict[str, list[K8sObject]] | None:
         """Subset name -> the DestinationRules defining it for `host` (fully qualified), or
         None when no DestinationRule of the input is for that host."""
-        rules = [dr for pattern, dr in self.destination_rules if hosts_overlap(pattern, host)]
+        rules = list(self.destination_rules.get(host, ())) + [
+            dr for pattern, dr in self.destination_patterns if hosts_overlap(pattern, host)
+        ]
         if not rules:
             return None
         names: dict[str, list[K8sObject]] = {}
@@ -170,13 +172,21 @@ def istio_index(ctx: Context) -> IstioIndex:
     index.namespaces.update(ctx.namespaces)
     for entry in ctx.objects_by_kind.get((NETWORKING, "ServiceEntry"), ()):
         for host in as_list(get(entry.obj, ("spec", "hosts"))):
-            index.entry_hosts.append((fqdn(str(host), namespace_of(entry)), entry))
+            name = fqdn(str(host), namespace_of(entry))
+            if "*" in name:
+                index.entry_patterns.append((name, entry))
+            else:
+                index.entry_hosts.setdefault(name, entry)
     for gateway in ctx.objects_by_kind.get((NETWORKING, "Gateway"), ()):
         index.gateways[(namespace_of(gateway), gateway.name)] = gateway
     for dr in ctx.objects_by_kind.get((NETWORKING, "DestinationRule"), ()):
         host = get(dr.obj, ("spec", "host"))
         if isinstance(host, str) and host:
-            index.destination_rules.append((fqdn(host, namespace_of(dr)), dr))
+            name = fqdn(host, namespace_of(dr))
+            if "*" in name:
+                index.destination_patterns.append((name, dr))
+            else:
+                index.destination_rules.setdefault(name, []).append(dr)
     ctx.derived["istio"] = index
     return index
 
