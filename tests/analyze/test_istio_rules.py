@@ -598,3 +598,33 @@ spec:
     found = istio_findings(run(text, tmp_path, {"external_gateways": True}))
     assert (("MR306", "hello") not in found) is served
     assert [f for f in found if f[0] != "MR306"] == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "found"),
+    [
+        ("public", True),
+        ("hello/public", True),
+        ("public.hello.svc.cluster.local", True),  # the legacy FQDN form
+        ("hello/publik", False),
+        ("publik.hello.svc.cluster.local", False),
+    ],
+)
+def test_gateway_references_in_every_form(ref: str, found: bool, tmp_path: Path):
+    text = (
+        APP
+        + """\
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: hello}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - hosts: ['*']
+    port: {name: http, number: 80, protocol: HTTP}
+"""
+        + VS.format(gateways=f"gateways: [{ref}]", host="hellosvc")
+    )
+    report = run(text, tmp_path, {"external_gateways": True})
+    assert (("MR301", "hello") not in istio_findings(report)) is found

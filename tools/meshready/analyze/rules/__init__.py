@@ -1,7 +1,7 @@
 """The rule catalog: one small `Rule` per check, kube-linter style.
 
 A rule has a stable ID (MR0xx suppression, MR1xx mesh readiness, MR2xx workload
-policy), a kebab-case name, a default severity, a one-line message, a description
+policy, MR3xx Istio configuration), a kebab-case name, a default severity, a one-line message, a description
 (why it matters) and a remediation (how to fix it). Its `check` looks at one subject
 (a workload, a Service, or an Istio object, according to `scope`) with the indexed target
 around it, and yields a `Hit` per problem: the path of the offending field and a detail.

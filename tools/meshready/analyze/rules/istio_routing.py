@@ -49,9 +49,15 @@ def bound_to_mesh(vs: K8sObject) -> bool:
 
 
 def split_gateway_ref(ref: str, namespace: str) -> tuple[str, str]:
-    """`name` is a Gateway of the VirtualService's namespace, `ns/name` one of `ns`."""
+    """`name` is a Gateway of the VirtualService's namespace, `ns/name` one of `ns`; the
+    legacy form `name.ns.svc.cluster.local` is read as `ns/name`."""
     ns, slash, name = ref.partition("/")
-    return (ns, name) if slash else (namespace, ref)
+    if slash:
+        return ns, name
+    labels = ref.split(".")
+    if len(labels) >= 2 and all(labels[:2]):
+        return labels[1], labels[0]
+    return namespace, ref
 
 
 def destinations(vs: K8sObject) -> Iterator[tuple[Path, dict[str, Any]]]:
