@@ -628,3 +628,84 @@ spec:
     )
     report = run(text, tmp_path, {"external_gateways": True})
     assert (("MR301", "hello") not in istio_findings(report)) is found
+
+
+TELEMETRY = """\
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: {name}, namespace: hello}}
+spec:
+  {selector}
+  accessLogging:
+  - providers: [{{name: envoy}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("selectors", "expected"),
+    [
+        (["", ""], ["MR318", "MR318"]),  # two namespace defaults
+        (["", "selector: {matchLabels: {app: hello}}"], []),  # a default and one override
+        (
+            ["selector: {matchLabels: {app: hello}}", "selector: {matchLabels: {version: v1}}"],
+            ["MR317", "MR317"],  # both select hello-v1
+        ),
+        # (version v2 selects no pod at all: MR319's, not a conflict)
+        (["selector: {matchLabels: {app: hello}}", "selector: {matchLabels: {version: v2}}"], []),
+    ],
+)
+def test_telemetry_selectors_conflict_like_sidecars(selectors, expected, tmp_path: Path):
+    text = APP + "".join(
+        TELEMETRY.format(name=f"t{i}", selector=s) for i, s in enumerate(selectors)
+    )
+    found = [f[0] for f in istio_findings(run(text, tmp_path)) if f[0] in ("MR317", "MR318")]
+    assert found == expected
+
+
+def test_a_sidecar_and_a_telemetry_do_not_conflict(tmp_path: Path):
+    sidecar = """\
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: t0, namespace: hello}
+spec:
+  egress: [{hosts: ['./*']}]
+"""
+    text = APP + sidecar + TELEMETRY.format(name="t1", selector="")
+    assert istio_findings(run(text, tmp_path)) == []
+
+
+def test_a_virtualservice_bound_to_gateway_and_mesh_splits_both(tmp_path: Path):
+    # One VirtualService for both (the design the repository uses) leaves nothing to skip.
+    split = """\
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: hellosvc, namespace: hello}
+spec:
+  host: hellosvc
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: hello, namespace: hello}
+spec:
+  hosts: [hellosvc]
+  gateways: [mesh]
+  http:
+  - route: [{destination: {host: hellosvc, subset: v1}}]
+"""
+    ingress = """\
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ingress, namespace: hello}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/public]
+  http:
+  - route: [{destination: {host: hellosvc.hello.svc.cluster.local}}]
+"""
+    assert istio_findings(run(APP + split + ingress, tmp_path)) == [("MR324", "ingress")]
+    assert istio_findings(run(APP + split, tmp_path)) == []

@@ -1,4 +1,4 @@
-"""Istio traffic routing (MR301-MR312): VirtualServices and DestinationRules against the
+"""Istio traffic routing (MR301-MR312, MR324): VirtualServices and DestinationRules against the
 Gateways, Services, ServiceEntries and pods of the same input. See istio.py for the index and
 for how hosts are resolved."""
 
@@ -556,3 +556,56 @@ def dr_subset_selects_no_pods(item: K8sObject, ctx: Context) -> Iterator[Hit]:
                 f"subset {as_dict(subset).get('name')!r} ({selector_text(labels)}) "
                 f"among the pods of Service {namespace_of(service)}/{service.name}",
             )
+
+
+def _subset_routed_hosts(ctx: Context) -> dict[str, list[K8sObject]]:
+    """Fully qualified host -> mesh-bound VirtualServices that route that host of theirs
+    to subsets (a version split for the sidecars)."""
+    table = ctx.derived.get("istio-subset-hosts")
+    if table is None:
+        table = {}
+        for vs in ctx.objects_by_kind.get((NETWORKING, "VirtualService"), ()):
+            if not bound_to_mesh(vs):
+                continue
+            namespace = namespace_of(vs)
+            own = {fqdn(str(h), namespace) for h in as_list(get(vs.obj, ("spec", "hosts")))}
+            for _, destination in destinations(vs):
+                host = fqdn(_host(destination), namespace)
+                if destination.get("subset") and host in own and vs not in table.get(host, []):
+                    table.setdefault(host, []).append(vs)
+        ctx.derived["istio-subset-hosts"] = table
+    return table
+
+
+@rule(
+    id="MR324",
+    name="ingress-skips-subset-routing",
+    severity=Severity.WARNING,
+    scope=Scope.ISTIO,
+    message="gateway route to a host skips the subset routing the mesh applies to it",
+    description=(
+        "A VirtualService bound to the mesh that splits a host by subset (a canary, say) is "
+        "applied by the sidecars of the clients. Requests that come in through a Gateway are "
+        "routed by the Gateway's VirtualService alone: a destination there without a subset "
+        "goes to every pod of the Service, so the split does not apply to ingress traffic "
+        "(IST0140 IngressRouteRulesNotAffected)."
+    ),
+    remediation=(
+        "Route the Gateway's VirtualService by the same subsets and weights, or bind the "
+        "splitting VirtualService to the Gateway as well as to `mesh`."
+    ),
+)
+def ingress_skips_subset_routing(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not _is(item, "VirtualService") or bound_to_mesh(item):
+        return
+    table = _subset_routed_hosts(ctx)
+    if not table:
+        return
+    for path, destination in destinations(item):
+        host = _host(destination)
+        if not host or destination.get("subset"):
+            continue
+        splitting = table.get(fqdn(host, namespace_of(item)), [])
+        if splitting:
+            names = ", ".join(f"{namespace_of(vs)}/{vs.name}" for vs in splitting)
+            yield Hit((*path, "host"), f"{host}: split by subset in VirtualService {names}")

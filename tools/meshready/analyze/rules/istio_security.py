@@ -1,4 +1,4 @@
-"""Istio security, Sidecar and deprecation rules (MR317-MR323): policies and Sidecars against
+"""Istio security, Sidecar/Telemetry and deprecation rules (MR317-MR323): policies and Sidecars against
 the workloads and ServiceAccounts of the same input. See istio.py for the index."""
 
 from __future__ import annotations
@@ -58,67 +58,70 @@ def _candidates(item: K8sObject, ctx: Context) -> list[Workload]:
     return own
 
 
-def _sidecars(ctx: Context, namespace: str) -> list[K8sObject]:
+# Kinds of which a workload gets one: two that select the same pods conflict.
+ONE_PER_WORKLOAD = {(NETWORKING, "Sidecar"): "IST0110", (TELEMETRY, "Telemetry"): "IST0159"}
+
+
+def _same_kind(item: K8sObject, ctx: Context) -> list[K8sObject]:
+    """The other objects of the item's group and kind in its namespace."""
     return [
-        s
-        for s in ctx.objects_by_kind.get((NETWORKING, "Sidecar"), ())
-        if namespace_of(s) == namespace
+        other
+        for other in ctx.objects_by_kind.get((item.api_group, item.kind), ())
+        if other is not item and namespace_of(other) == namespace_of(item)
     ]
 
 
 @rule(
     id="MR317",
-    name="sidecar-selector-conflict",
+    name="workload-selector-conflict",
     severity=Severity.ERROR,
     scope=Scope.ISTIO,
-    message="another Sidecar of the namespace selects the same workload",
+    message="another Sidecar or Telemetry of the namespace selects the same workload",
     description=(
-        "A workload gets the configuration of one Sidecar. When two Sidecars with a "
-        "`workloadSelector` select the same pods, which one applies is undefined (IST0110 "
-        "ConflictingSidecarWorkloadSelectors)."
+        "A workload gets the configuration of one Sidecar and of one Telemetry of its "
+        "namespace. When two of the same kind select the same pods with their workload "
+        "selectors, which one applies is undefined (IST0110 "
+        "ConflictingSidecarWorkloadSelectors, IST0159 ConflictingTelemetryWorkloadSelectors)."
     ),
-    remediation="Make the workload selectors disjoint, or merge the two Sidecars.",
+    remediation="Make the workload selectors disjoint, or merge the two objects.",
 )
-def sidecar_selector_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if item.kind != "Sidecar" or item.api_group != NETWORKING:
+def workload_selector_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if (item.api_group, item.kind) not in ONE_PER_WORKLOAD:
         return
     mine = _selector(item)
     if not mine:
         return
     pods = [w for w in _candidates(item, ctx) if labels_match(mine, w.pod_labels)]
-    for other in _sidecars(ctx, namespace_of(item)):
+    for other in _same_kind(item, ctx):
         theirs = _selector(other)
-        if other is item or not theirs:
-            continue
         shared = next((w for w in pods if labels_match(theirs, w.pod_labels)), None)
-        if shared is not None:
+        if theirs and shared is not None:
             yield Hit(
-                ("spec", "workloadSelector", "labels"),
-                f"{shared.display} is also selected by Sidecar {other.name}",
+                SELECTOR_PATHS[(item.api_group, item.kind)],
+                f"{shared.display} is also selected by {other.kind} {other.name}",
             )
 
 
 @rule(
     id="MR318",
-    name="sidecar-multiple-default",
+    name="multiple-namespace-defaults",
     severity=Severity.ERROR,
     scope=Scope.ISTIO,
-    message="more than one Sidecar of the namespace has no workload selector",
+    message="more than one Sidecar or Telemetry of the namespace has no workload selector",
     description=(
-        "A Sidecar without `workloadSelector` is the default of its namespace. With two of "
-        "them, which one applies to the namespace's workloads is undefined (IST0111 "
-        "MultipleSidecarsWithoutWorkloadSelectors)."
+        "A Sidecar or Telemetry without a workload selector is the default of its namespace. "
+        "With two of one kind, which one applies to the namespace's workloads is undefined "
+        "(IST0111 MultipleSidecarsWithoutWorkloadSelectors, IST0160 "
+        "MultipleTelemetriesWithoutWorkloadSelectors)."
     ),
-    remediation="Keep one selector-less Sidecar per namespace; give the others a workloadSelector.",
+    remediation="Keep one selector-less object of each kind per namespace; give the others a selector.",
 )
-def sidecar_multiple_default(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if item.kind != "Sidecar" or item.api_group != NETWORKING or _selector(item):
+def multiple_namespace_defaults(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if (item.api_group, item.kind) not in ONE_PER_WORKLOAD or _selector(item):
         return
-    others = [
-        s.name for s in _sidecars(ctx, namespace_of(item)) if s is not item and not _selector(s)
-    ]
+    others = [o.name for o in _same_kind(item, ctx) if not _selector(o)]
     if others:
-        yield Hit(("spec",), f"also Sidecar {', '.join(others)}")
+        yield Hit(("spec",), f"also {item.kind} {', '.join(others)}")
 
 
 @rule(
