@@ -709,3 +709,10 @@ spec:
 """
     assert istio_findings(run(APP + split + ingress, tmp_path)) == [("MR324", "ingress")]
     assert istio_findings(run(APP + split, tmp_path)) == []
+
+
+def test_a_name_dot_namespace_host_is_not_expanded_and_the_finding_says_so(tmp_path: Path):
+    report = run(APP + VS.format(gateways="", host="hellosvc.hello"), tmp_path)
+    found = [f for f in report.findings if f.rule.id == "MR303"]
+    assert len(found) == 1
+    assert "did you mean hellosvc.hello.svc.cluster.local?" in found[0].message

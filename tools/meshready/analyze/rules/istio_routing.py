@@ -169,7 +169,15 @@ def vs_destination_external_host(item: K8sObject, ctx: Context) -> Iterator[Hit]
     for path, destination in destinations(item):
         host = _host(destination)
         if host and index.resolve(host, namespace_of(item)).external:
-            yield Hit((*path, "host"), host)
+            yield Hit((*path, "host"), host + _did_you_mean(host, index.services))
+
+
+def _did_you_mean(host: str, services: dict) -> str:
+    """`name.namespace` is not expanded by Istio; say so when it names a Service."""
+    labels = host.lower().split(".")
+    if len(labels) == 2 and (labels[1], labels[0]) in services:
+        return f" (Istio does not expand it: did you mean {host}{CLUSTER_SUFFIX}?)"
+    return ""
 
 
 def _declared_ports(found: Any) -> list[int]:
