@@ -716,3 +716,32 @@ def test_a_name_dot_namespace_host_is_not_expanded_and_the_finding_says_so(tmp_p
     found = [f for f in report.findings if f.rule.id == "MR303"]
     assert len(found) == 1
     assert "did you mean hellosvc.hello.svc.cluster.local?" in found[0].message
+
+
+def test_a_gateway_name_is_checked_where_the_input_manages_gateways(tmp_path: Path):
+    # A namespace holding only Istio objects: its Gateways are managed here once one is.
+    edge = """\
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: edge}
+spec:
+  hosts: [www.example.com]
+  gateways: [edge-gatway]
+  http:
+  - route: [{destination: {host: hellosvc.hello.svc.cluster.local}}]
+"""
+    gateway = """\
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge-gateway, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - hosts: [www.example.com]
+    port: {name: http, number: 80, protocol: HTTP}
+"""
+    assert istio_findings(run(APP + edge, tmp_path)) == []
+    with_gateway = run(APP + edge + gateway, tmp_path, {"external_gateways": True})
+    assert istio_findings(with_gateway) == [("MR301", "edge")]

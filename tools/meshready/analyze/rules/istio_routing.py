@@ -96,8 +96,9 @@ def _host(destination: dict[str, Any]) -> str:
         "A VirtualService is bound to the Gateways in its `gateways` list (`name` in its own "
         "namespace, `namespace/name` elsewhere, `mesh` for the sidecars). A name that matches "
         "no Gateway binds the routes to nothing, and the traffic they were meant for gets 404 "
-        "(IST0101 ReferencedResourceNotFound). A Gateway in a namespace the input does not hold "
-        "(e.g. a shared `istio-system/public-gateway`) is assumed to exist."
+        "(IST0101 ReferencedResourceNotFound). Reported when the Gateway's namespace is part of "
+        "the input (its Namespace, a Service, a workload or a Gateway is in it); a Gateway "
+        "elsewhere (e.g. a shared `istio-system/public-gateway`) is assumed to exist."
     ),
     remediation="Correct the Gateway name (and its namespace prefix), or add the Gateway.",
 )
@@ -112,7 +113,7 @@ def vs_gateway_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         key = split_gateway_ref(ref, namespace)
         if key in index.gateways:
             continue
-        if key[0] == namespace or key[0] in index.namespaces:
+        if key[0] in index.namespaces or any(ns == key[0] for ns, _ in index.gateways):
             yield Hit(("spec", "gateways", i), f"{ref!r} (looked for Gateway {key[0]}/{key[1]})")
 
 
@@ -127,7 +128,8 @@ def vs_gateway_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "or a ServiceEntry host. A short name is a Service of the VirtualService's own "
         "namespace (`reviews` in `shop` is reviews.shop.svc.cluster.local). A name that "
         "resolves to nothing leaves the route without a cluster and requests fail with 503 "
-        "(IST0101). Reported for cluster-local names in namespaces the input holds; other "
+        "(IST0101). Reported for cluster-local names in namespaces that are part of the input "
+        "(the input declares the Namespace or holds a Service or workload in it); other "
         "namespaces are assumed to be managed elsewhere, and external hosts are MR303's."
     ),
     remediation=(
