@@ -4,10 +4,12 @@ on, and the boundaries where a reference may point outside the input (no finding
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_cli
 from meshready.analyze.engine import AnalysisConfig, AnalysisReport, analyze
 from meshready.analyze.rules import CATALOG, Scope
 from meshready.analyze.rules.istio import fqdn, hosts_overlap, server_hosts
@@ -745,3 +747,28 @@ spec:
     assert istio_findings(run(APP + edge, tmp_path)) == []
     with_gateway = run(APP + edge + gateway, tmp_path, {"external_gateways": True})
     assert istio_findings(with_gateway) == [("MR301", "edge")]
+
+
+# ---------------------------------------------------------------- the repository
+
+
+def test_a_broken_ingress_route_in_a_copy_of_the_repository(repo_copy: Path):
+    # Rendered by the real kustomize; each finding points at the component's line.
+    source = repo_copy / "components/mesh-ingress/virtualservice.yaml"
+    text = source.read_text()
+    assert "- hello-gateway\n" in text and "host: hellosvc\n" in text
+    broken = text.replace("- hello-gateway\n", "- hello-gatway\n", 1).replace(
+        "host: hellosvc\n", "host: hellosvcc\n", 1
+    )
+    source.write_text(broken)
+    result = run_cli("analyze", "--fail-on", "warning", cwd=repo_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    where = "components/mesh-ingress/virtualservice.yaml"
+    assert f"{where}:{line_of(broken, '- hello-gatway')}: error: MR301" in result.stdout
+    assert f"{where}:{line_of(broken, 'host: hellosvcc')}: error: MR302" in result.stdout
+
+
+def test_the_repository_is_clean_for_the_istio_rules(repo_copy: Path):
+    result = run_cli("analyze", "--fail-on", "warning", "--output", "json", cwd=repo_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r for r in json.loads(result.stdout) if r["rule"].startswith("MR3")] == []
