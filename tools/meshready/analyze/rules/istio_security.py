@@ -133,7 +133,8 @@ def multiple_namespace_defaults(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     description=(
         "An AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Telemetry, "
         "Sidecar or EnvoyFilter with a workload selector applies to the pods of its namespace "
-        "(of every namespace in the root namespace istio-system) that carry those labels. If "
+        "that carry those labels (in the root namespace istio-system: the pods of every "
+        "namespace). If "
         "none does, the policy protects or configures nothing, usually because of a label "
         "typo (IST0127 NoMatchingWorkloadsFound). Policies of a namespace without any workload "
         "in the input (its pods are deployed elsewhere), and policies attached with "
