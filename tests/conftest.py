@@ -19,6 +19,12 @@ if "KUSTOMIZE" not in os.environ and (VENV_BIN / "kubectl").is_file():
 
 MESHREADY = str(VENV_BIN / "meshready")
 REPO = Path(__file__).resolve().parents[1]
+# Commands the tests start import the package beside these tests: the same tree in a normal
+# run, and mutmut's mutated copy (mutants/) under `nox -s mutate`, so that subprocess tests
+# kill mutants too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO / "tools"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 # What a copy of this repository needs to render, validate, analyze and check its targets.
 REPO_STATE = (
     "pyproject.toml",
