@@ -753,19 +753,28 @@ spec:
 
 
 def test_a_broken_ingress_route_in_a_copy_of_the_repository(repo_copy: Path):
-    # Rendered by the real kustomize; each finding points at the component's line.
-    source = repo_copy / "components/mesh-ingress/virtualservice.yaml"
-    text = source.read_text()
-    assert "- hello-gateway\n" in text and "host: hellosvc\n" in text
-    broken = text.replace("- hello-gateway\n", "- hello-gatway\n", 1).replace(
-        "host: hellosvc\n", "host: hellosvcc\n", 1
+    # Rendered by the real kustomize: a typo in the component's gateway, and one in a host
+    # of the overlay's weight patch (which replaces the component's route).
+    component = repo_copy / "components/mesh-ingress/virtualservice.yaml"
+    text = component.read_text()
+    assert "- hello-gateway\n" in text
+    broken = text.replace("- hello-gateway\n", "- hello-gatway\n", 1)
+    component.write_text(broken)
+    patch = repo_copy / "overlays/asm-ready/canary-weights.yaml"
+    ingress = patch.read_text().split("name: hello-ingress", 1)
+    assert len(ingress) == 2 and "host: hellosvc\n" in ingress[1]
+    patch.write_text(
+        ingress[0]
+        + "name: hello-ingress"
+        + ingress[1].replace("host: hellosvc\n", "host: hellosvcc\n", 1)
     )
-    source.write_text(broken)
     result = run_cli("analyze", "--fail-on", "warning", cwd=repo_copy)
     assert result.returncode == 1, result.stdout + result.stderr
     where = "components/mesh-ingress/virtualservice.yaml"
     assert f"{where}:{line_of(broken, '- hello-gatway')}: error: MR301" in result.stdout
-    assert f"{where}:{line_of(broken, 'host: hellosvcc')}: error: MR302" in result.stdout
+    assert "MR302 vs-destination-host-not-found" in result.stdout
+    assert "hellosvcc (hellosvcc.hello.svc.cluster.local)" in result.stdout
+    assert "VirtualService hello/hello-ingress" in result.stdout
 
 
 def test_the_repository_is_clean_for_the_istio_rules(repo_copy: Path):
