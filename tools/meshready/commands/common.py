@@ -68,7 +68,7 @@ def render_selected(
     chosen = (
         targets if targets is not None else select_targets(config, args.targets, args.include_bases)
     )
-    kustomize = kz.find_kustomize()
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     print(f"using {kustomize.describe()}", file=sys.stderr)
     cache = open_render_cache(args, kustomize)
     results = render.render_targets(

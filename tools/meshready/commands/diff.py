@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     # the base out, and the working tree renders as soon as the probe is back.
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        finding = pool.submit(kz.find_kustomize)
+        finding = pool.submit(kz.find_kustomize, None, config.render_memory_mib)
         # One render cache for both sides: its keys hold paths relative to each tree's root,
         # so a target unchanged since the base is one entry, a hit on both sides.
         caching = pool.submit(lambda: open_render_cache(args, finding.result()))
