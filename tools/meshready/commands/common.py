@@ -30,7 +30,11 @@ def add_render_flags(parser: argparse.ArgumentParser, verbose_flag: bool = True)
     parser.add_argument(
         "--repo", type=Path, metavar="DIR", help="repository root (default: found from cwd)"
     )
-    add_cache_flag(parser)
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="render every target afresh, neither reading nor writing the render cache",
+    )
     if verbose_flag:
         parser.add_argument(
             "-v",
@@ -38,14 +42,6 @@ def add_render_flags(parser: argparse.ArgumentParser, verbose_flag: bool = True)
             action="store_true",
             help="say per target whether the render cache had it, and why a target is not cached",
         )
-
-
-def add_cache_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="render every target afresh, neither reading nor writing the render cache",
-    )
 
 
 def select_targets(config: RepoConfig, given: list[str], include_bases: bool = False) -> list[str]:
