@@ -711,3 +711,15 @@ def test_the_fleet_benchmark_runs_and_renders_only_what_changed(tmp_path: Path):
     assert "29 hits, 1 misses" in lines["warm, one overlay changed"]
     assert "59 hits, 1 misses" in lines["diff, one overlay changed"]
     assert set(bench.parent.glob(".fleet-*")) == before  # the generated repository is gone
+
+
+def test_an_unwritable_cache_directory_only_costs_the_cache(mini_repo: Path, tmp_path: Path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {**os.environ, "MESHREADY_CACHE_DIR": str(blocker)}
+    proc = run_cli("render", "-v", "--print", "overlays/dev", cwd=mini_repo, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "overlays/dev: render cache miss (cannot write the cache: Not a directory)" in proc.stderr
+    )
+    assert "kind: Deployment" in proc.stdout
