@@ -342,6 +342,21 @@ def test_pin_text_is_byte_exact_in_every_layout(before: str, after: str):
     assert pin.pin_text(before, [SIDECAR]) == after
 
 
+def test_a_block_scalar_tag_becomes_a_plain_digest_that_still_ends_its_line():
+    before = "images:\n- name: sidecar\n  newTag: |\n    v1\nresources: [a.yaml]\n"
+    assert pin.pin_text(before, [SIDECAR]) == (
+        f"images:\n- name: sidecar\n  newName: {SIDECAR.new_name}\n  digest: {SIDECAR.digest}\n"
+        "resources: [a.yaml]\n"
+    )
+
+
+def test_an_entry_shared_through_an_anchor_is_refused_not_edited_in_two_places():
+    text = "shared: &img {name: sidecar, newTag: v1}\nimages:\n- *img\n"
+    with pytest.raises(MeshreadyError, match="anchor's value used elsewhere too") as err:
+        pin.pin_text(text, [SIDECAR])
+    assert err.value.exit_code == 1
+
+
 def test_the_first_key_on_the_dash_line_can_be_the_removed_newtag():
     before = "images:\n- newTag: v1\n  name: sidecar\n  digest: sha256:" + "0" * 64 + "\n"
     assert pin.pin_text(before, [SIDECAR]) == (

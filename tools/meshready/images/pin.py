@@ -146,6 +146,16 @@ def _pairs(entry: MappingNode) -> dict[str, tuple[Node, Node]]:
     return {k.value: (k, v) for k, v in entry.value if isinstance(k, ScalarNode)}
 
 
+def _replace(text: str, node: Node, value: str, newline: str) -> _Edit:
+    """Replace a scalar's span with `value`; a block scalar (`|`, `>`) becomes a plain one
+    that ends its line as the block did."""
+    start, end = node.start_mark.index, node.end_mark.index
+    if node.style in ("|", ">"):
+        ends_line = text[start:end].endswith("\n")
+        return _Edit(start, end, _scalar(value, None) + (newline if ends_line else ""))
+    return _Edit(start, end, _scalar(value, node.style))
+
+
 def _entry_edits(text: str, entry: MappingNode, pin: Pin, newline: str) -> list[_Edit]:
     """The edits that give one existing `images:` entry newName and digest, no newTag."""
     pairs = _pairs(entry)
@@ -153,16 +163,13 @@ def _entry_edits(text: str, entry: MappingNode, pin: Pin, newline: str) -> list[
     added: list[tuple[str, str]] = []  # (key, value) to insert after newName (or name)
     if "newName" in pairs:
         value = pairs["newName"][1]
-        new_name = _scalar(pin.new_name, value.style)
-        edits.append(_Edit(value.start_mark.index, value.end_mark.index, new_name))
+        edits.append(_replace(text, value, pin.new_name, newline))
         after = pairs["newName"]
     else:
         added.append(("newName", _scalar(pin.new_name, None)))
         after = pairs["name"]
     if "digest" in pairs:
-        value = pairs["digest"][1]
-        digest = _scalar(pin.digest, value.style)
-        edits.append(_Edit(value.start_mark.index, value.end_mark.index, digest))
+        edits.append(_replace(text, pairs["digest"][1], pin.digest, newline))
         if "newTag" in pairs:
             edits.append(_delete_pair(text, entry, pairs["newTag"]))
     elif "newTag" in pairs:
@@ -170,8 +177,7 @@ def _entry_edits(text: str, entry: MappingNode, pin: Pin, newline: str) -> list[
         key, value = pairs["newTag"]
         renamed = _scalar("digest", key.style)
         edits.append(_Edit(key.start_mark.index, key.end_mark.index, renamed))
-        digest = _scalar(pin.digest, value.style)
-        edits.append(_Edit(value.start_mark.index, value.end_mark.index, digest))
+        edits.append(_replace(text, value, pin.digest, newline))
     else:
         added.append(("digest", _scalar(pin.digest, None)))
     if added:
@@ -278,13 +284,41 @@ def _append_edits(
     return edits
 
 
-def _unpinnable(source: str, entries: list[Node], data: list[Any], names: set[str]) -> list[str]:
+def _shared_nodes(root: Node) -> set[int]:
+    """The ids of nodes reached more than once (an anchor and its aliases)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            shared.add(id(node))
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            stack += [part for pair in node.value for part in pair]
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+    return shared
+
+
+def _unpinnable(
+    source: str, entries: list[Node], data: list[Any], names: set[str], shared: set[int]
+) -> list[str]:
     """Why entries of `images:` cannot be pinned: not a mapping (kustomize rejects those
-    too), or two entries for one image being pinned (which would win is kustomize's call)."""
+    too), two entries for one image being pinned (which would win is kustomize's call), or
+    an anchor's value that is used elsewhere too."""
     problems = []
     first_line: dict[str, int] = {}
     for node, value in zip(entries, data, strict=True):
         line = node.start_mark.line + 1
+        if id(node) in shared:
+            shown = value.get("name") if isinstance(value, dict) else value
+            problems.append(
+                f"{source}:{line}: images entry {shown!r} is a YAML anchor's value used "
+                "elsewhere too (pinning it would change both)"
+            )
+            continue
         if not isinstance(value, dict):
             shown = value if isinstance(value, str) else type(value).__name__
             problems.append(
@@ -346,7 +380,8 @@ def pin_text(text: str, pins: Iterable[Pin], source: str = "kustomization") -> s
             raise MeshreadyError(f"{source}: `images:` is not a list", EXIT_USAGE)
         entries = images[1].value
     listed = data.get("images") or []
-    problems = _unpinnable(source, entries, listed, {p.name for p in pins})
+    shared = _shared_nodes(root)
+    problems = _unpinnable(source, entries, listed, {p.name for p in pins}, shared)
     if problems:
         raise MeshreadyError(
             f"cannot pin: {'; '.join(problems)}; fix these entries first", EXIT_FINDINGS
