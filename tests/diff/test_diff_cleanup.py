@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import MESHREADY, run_cli, write_tree
 from meshready import git as gitrev
-from meshready import scratch
+from meshready import scratch, signals
 from test_diff import GIT_ENV, commit_all, git
 
 FAKE_KUSTOMIZE = """\
@@ -258,3 +258,21 @@ def test_a_held_lock_keeps_a_directory_and_a_released_one_frees_it(temp_dir: Pat
     os.close(fd)  # what the kernel does when the owner dies
     assert scratch.prune_stale(gitrev.CHECKOUT_PREFIX, temp_dir) == [directory]
     assert not directory.exists()
+
+
+def test_a_signal_inside_a_deferred_step_is_raised_when_the_step_ends():
+    hooks: list[str] = []
+    steps: list[str] = []
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    stopping = signals.stop_on_signals(lambda: hooks.append("killed builds"))
+    with pytest.raises(signals.Stopped) as stopped, stopping:
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)  # a second signal is ignored
+            steps.append("the step finished")
+        steps.append("never reached")
+    assert (stopped.value.exit_code, stopped.value.name) == (143, "SIGTERM")
+    assert steps == ["the step finished"]
+    assert hooks == ["killed builds"]
+    # The handlers in place before are back.
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

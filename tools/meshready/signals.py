@@ -68,7 +68,7 @@ def stop_on_signals(*hooks: Callable[[], None]) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        _State.hooks = ()
+        _State.received, _State.raised, _State.hooks = None, False, ()
 
 
 @contextmanager
