@@ -130,6 +130,12 @@ def run_build(args: argparse.Namespace) -> int:
         build_args["BASE_IMAGE"] = base_image
     if state.dirty:
         print("the work tree has uncommitted changes: tags end in -dirty", file=sys.stderr)
+    if not state.source:
+        print(
+            "no org.opencontainers.image.source label: the origin remote is not a repository URL "
+            "(git remote set-url origin https://... to add it)",
+            file=sys.stderr,
+        )
 
     built: dict[str, images.BuiltImage] = {}
     for spec in specs:
