@@ -32,14 +32,14 @@ def install_tooling(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def check(session: nox.Session) -> None:
-    """The main job: render every target, run every check, print a summary."""
+    """The main job: render every target, validate, analyze, check the GitOps bootstrap, summarise."""
     install_tooling(session)
     session.run("meshready", "check", *session.posargs)
 
 
 @nox.session
 def render(session: nox.Session) -> None:
-    """Rewrite the committed hydrated output from the kustomizations."""
+    """Rewrite the committed hydrated output (clusters/) from the kustomizations; commit it."""
     install_tooling(session)
     session.run("meshready", "render", "--hydrate", *session.posargs)
 
@@ -56,7 +56,7 @@ def diff(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Linters (ruff, yamllint, hadolint, shellcheck, actionlint), package build + twine, manifest gates.
+    """Linters (ruff, yamllint, hadolint, shellcheck, actionlint), sdist/wheel twine check, manifest gates.
 
     The manifest gates: the hydrated output is fresh, every target validates strictly, the
     GitOps bootstrap validates, analysis passes, the bootstrap points at the hydrated
@@ -98,17 +98,16 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """pytest over the tooling and the apps."""
+    """pytest: the tooling, the apps, packaging, the pre-commit hooks and the action."""
     install_tooling(session, "test")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build both images tagged from git, then run them (hardened, host network, loopback).
+    """Build both images tagged from git and smoke-run them; needs docker, podman or buildah.
 
-    Needs docker, podman or buildah ($BUILDER picks one); $BASE_IMAGE replaces the
-    Dockerfiles' Python base. Flags after `--` go to `meshready images build`:
+    $BUILDER picks the engine; $BASE_IMAGE replaces the Dockerfiles' Python base. Flags after `--` go to `meshready images build`:
     `nox -s build -- --registry REGION-docker.pkg.dev/PROJECT/REPO --push --pin overlays/asm-ready`.
     """
     install_tooling(session)
