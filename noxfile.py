@@ -75,7 +75,9 @@ def lint(session: nox.Session) -> None:
     dist = Path(session.create_tmp()) / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     installer = "uv" if session.venv_backend == "uv" else "pip"
-    session.run("python", "-m", "build", "--installer", installer, "--outdir", str(dist), ".")
+    session.run(
+        "python", "-m", "build", "--quiet", "--installer", installer, "--outdir", str(dist), "."
+    )
     session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
     session.run("meshready", "render", "--check")
     # Every rendered target, strictly, against [tool.meshready] kubernetes_version.
