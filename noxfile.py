@@ -131,8 +131,10 @@ MUTATION_CORE = (
 
 @nox.session
 def mutate(session: nox.Session) -> None:
-    """Mutation testing (mutmut) of the core, or of the paths after `--`
-    (`nox -s mutate -- tools/meshready/images/ref.py`); prints kill ratios and survivors."""
+    """Mutation testing (mutmut) of the core or of the given paths: kill ratios and survivors.
+
+    Paths after `--`: `nox -s mutate -- tools/meshready/images/ref.py`.
+    """
     install_tooling(session, "test", "mutate")
     paths = session.posargs or list(MUTATION_CORE)
     patterns = [path.rstrip("/").removesuffix(".py").replace("/", ".") + "*" for path in paths]
