@@ -9,7 +9,8 @@ selector (linear, not quadratic). The issue asks analysis to take no longer than
 validating the same objects; when the validator is installed, its time on the same
 objects is printed beside it.
 
-Run: `nox -s bench`, or `python bench/bench_analyze.py [--objects N] [--runs N]`.
+Run: `nox -s bench`, or `python bench/bench_analyze.py [--objects N] [--runs N] [--quick]`
+(`--quick`: 2,000 objects, one run each, for smoke runs; the figures are indicative).
 """
 
 from __future__ import annotations
@@ -168,9 +169,15 @@ def validation_timers(root: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--objects", type=int, default=None, help="default: 10,000, 2,000 --quick")
+    parser.add_argument("--runs", type=int, default=None, help="default: 5, 1 with --quick")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small and short")
     args = parser.parse_args()
+    if args.objects is None:
+        args.objects = 2_000 if args.quick else 10_000
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
+    scaling_runs = 1 if args.quick else 3
     config = AnalysisConfig(production_targets=frozenset([TARGET]))
 
     objects = synthetic_objects(args.objects)
@@ -221,7 +228,7 @@ def main() -> int:
         gc.collect()
         gc.disable()
         try:
-            times = timed(lambda s=scaled: analyze([s], config), 3)
+            times = timed(lambda s=scaled: analyze([s], config), scaling_runs)
         finally:
             gc.enable()
         print("  " + figure(f"{size} objects", times, size))
