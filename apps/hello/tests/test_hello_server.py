@@ -365,48 +365,149 @@ def test_query_faults_can_be_switched_off():
 # --- drain -------------------------------------------------------------------
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0():
-    proc = start_hello({"DRAIN_SECONDS": "10"})
+def test_sigterm_drain_timeline():
+    """SIGTERM: readiness 503 and `Connection: close` while still accepting for DRAIN_DELAY;
+    then the listener closes, idle connections are closed, the request in flight is
+    answered, and the process exits 0."""
+    proc = start_hello({"DRAIN_DELAY": "0.5s", "DRAIN_SECONDS": "10", "LOG_LEVEL": "debug"})
     try:
-        idle = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
-        assert request(proc, conn=idle)[0].status == 200
+        idle = proc.connect(timeout=10)  # used once, then idle across the drain
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(idle)[0] == 200
         slow_result = {}
 
         def slow_request():
-            slow_result["response"] = request(proc, path="/?delay=1500ms")
+            slow_result["response"] = request(proc, path="/?delay=3s")
 
         slow = threading.Thread(target=slow_request)
         slow.start()
-        time.sleep(0.3)  # let the slow request reach the server before the signal
+        proc.wait_for_line(lambda line: "delaying response" in line)  # the server has it
         proc.signal(signal.SIGTERM)
         proc.wait_for_line(lambda line: "Draining" in line)
 
-        response, body = request(proc, path="/readyz", conn=idle)
-        assert (response.status, body) == (503, b"draining\n")
-        assert response.getheader("Connection") == "close"
+        # During the delay a new connection is still accepted and answered, with close.
+        during = request(proc, path="/readyz")
+        assert (during[0].status, during[1]) == (503, b"draining\n")
+        assert during[0].getheader("Connection") == "close"
+        hello_during = request(proc)
+        assert hello_during[0].status == 200
+        assert hello_during[0].getheader("Connection") == "close"
+
+        stopped = proc.wait_for_line(lambda line: "Stopped accepting" in line)
+        assert "idle_closed=1" in stopped  # the idle keep-alive connection
+        assert is_closed(idle)  # a clean end of stream, not a reset
+        idle.close()
         with pytest.raises(OSError):  # no longer accepting
             socket.create_connection((proc.host, proc.port), timeout=5).close()
 
         slow.join(15)
         response, body = slow_result["response"]
         assert (response.status, body) == (200, b"Hello World!\n")
+        assert response.getheader("Connection") == "close"
         assert proc.wait() == 0
         assert any("Stopped drained=true" in line for line in proc.lines)
     finally:
         proc.kill()
 
 
+def test_drain_under_keep_alive_load_loses_no_request():
+    """Several keep-alive clients keep sending across SIGTERM. A request counts as lost
+    when it was sent and got no response; a connection the server closed cleanly before
+    answering anything on it (end of stream, not a reset) is retried on a fresh one, as
+    RFC 9112 9.3.1 lets clients do. Clients stop when a new connection is refused."""
+    proc = start_hello({"DRAIN_DELAY": "1s", "DRAIN_SECONDS": "10", "ACCESS_LOG": "off"})
+    workers = 6
+    lock = threading.Condition()
+    stats = {"ok": 0, "closed_by_drain": 0, "retried": 0, "lost": 0, "ready_statuses": []}
+    errors: list[str] = []
+
+    def client(path: str) -> None:
+        conn = http.client.HTTPConnection(proc.host, proc.port, timeout=20)
+        try:
+            while True:
+                try:
+                    conn.request("GET", path)
+                except ConnectionRefusedError:
+                    return  # the listener is closed: the drain's second phase
+                except OSError as err:  # sending failed part-way: count it against us
+                    with lock:
+                        stats["lost"] += 1
+                        errors.append(f"send: {err!r}")
+                    conn.close()
+                    continue
+                try:
+                    response = conn.getresponse()
+                    response.read()
+                except http.client.RemoteDisconnected:
+                    # End of stream before any byte of a response: the server had closed
+                    # this idle connection. Retry on a fresh connection.
+                    with lock:
+                        stats["retried"] += 1
+                    conn.close()
+                    continue
+                except (OSError, http.client.HTTPException) as err:
+                    with lock:
+                        stats["lost"] += 1
+                        errors.append(f"receive: {err!r}")
+                    conn.close()
+                    continue
+                with lock:
+                    stats["ok"] += 1
+                    if response.getheader("Connection") == "close":
+                        stats["closed_by_drain"] += 1
+                    if path == "/readyz":
+                        stats["ready_statuses"].append(response.status)
+                    lock.notify_all()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=("/",)) for _ in range(workers)]
+    threads.append(threading.Thread(target=client, args=("/readyz",)))
+    try:
+        for thread in threads:
+            thread.start()
+        with lock:
+            assert lock.wait_for(lambda: stats["ok"] >= 200, timeout=30), stats
+        proc.signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert proc.wait() == 0
+        assert stats["lost"] == 0, errors
+        assert 503 in stats["ready_statuses"]  # readiness flipped during the delay
+        assert stats["closed_by_drain"] > 0  # answered during the drain, with close
+    finally:
+        proc.kill()
+
+
 def test_drain_timeout_bounds_the_wait():
-    proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s"})
+    proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s", "LOG_LEVEL": "debug"})
     try:
         sock = proc.connect(timeout=30)
         sock.sendall(b"GET /?delay=30s HTTP/1.1\r\nHost: a\r\n\r\n")
-        time.sleep(0.3)
-        proc.signal(signal.SIGINT)
+        proc.wait_for_line(lambda line: "delaying response" in line)
+        proc.signal(signal.SIGINT)  # Ctrl-C: no DRAIN_DELAY
         assert proc.wait(timeout=15) == 0
         assert any("drained=false unfinished_requests=1" in line for line in proc.lines)
         assert is_closed(sock)
         sock.close()
+    finally:
+        proc.kill()
+
+
+def test_access_log_lines_are_flushed_on_exit():
+    proc = start_hello({"DRAIN_DELAY": "0"})
+    try:
+        conn = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
+        for index in range(50):
+            request(proc, path=f"/nope{index}", conn=conn)
+        conn.close()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+        paths = [line for line in proc.lines if " request " in line and "path=/nope" in line]
+        assert len(paths) == 50
+        stopped = next(i for i, line in enumerate(proc.lines) if "Stopped" in line)
+        assert all(proc.lines.index(line) < stopped for line in paths)  # order is kept
     finally:
         proc.kill()
 
