@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -309,6 +311,110 @@ def test_hundreds_of_idle_connections(server):
         for sock in idle:
             sock.close()
     assert request(server)[0].status == 200
+
+
+@pytest.fixture
+def patient_server():
+    """A server that would wait a minute for a request head: an answer within the client's
+    10 s timeout proves the rejection was immediate, not the 408 at HEADER_TIMEOUT."""
+    proc = start_hello({"HEADER_TIMEOUT": "60s"})
+    yield proc
+    proc.kill()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", id="tls-client-hello"),
+        pytest.param(b"GET /\r\n", id="http-0.9"),
+        pytest.param(b"GET / HTTP/1.1\nHost: a\n\n", id="lf-only"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\nX: 1\n", id="bare-lf-in-headers"),
+        pytest.param(b" GET / HTTP/1.1\r\n", id="leading-space"),
+    ],
+)
+def test_requests_that_cannot_be_http_get_400_at_once(patient_server, raw):
+    with patient_server.connect(timeout=10) as sock:
+        sock.sendall(raw)
+        status, headers, _ = read_response(sock)
+        assert status == 400
+        assert headers["connection"] == "close"
+        assert is_closed(sock)
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "split"])
+def test_over_long_request_line_gets_414_however_it_arrives(server, split):
+    line = b"GET /" + b"a" * 9_000 + b" HTTP/1.1\r\n"
+    with server.connect() as sock:
+        if split:
+            sock.sendall(line[:4_000])
+            sock.sendall(line[4_000:] + b"Host: a\r\n\r\n")
+        else:
+            sock.sendall(line + b"Host: a\r\n\r\n")
+        assert read_response(sock)[0] == 414
+        assert is_closed(sock)
+
+
+def test_client_that_pipelines_and_never_reads_cannot_grow_memory():
+    """Issue 17 point 2: without write backpressure this took the server from 23 MiB to
+    700+ MiB. The client sends pipelined GETs and never reads; it stops when 100 MB are
+    sent, when the server has stopped taking bytes for 2 s, or after 20 s."""
+    proc = start_hello({"ACCESS_LOG": "off"})
+    try:
+        assert request(proc)[0].status == 200
+        baseline = proc.rss_kib()
+        chunk = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2_400  # about 64 KiB
+        limit_kib = 8 * 1024
+        sent, stalled = 0, False
+        deadline = time.monotonic() + 20
+        with proc.connect(timeout=2) as attacker:
+            while sent < 100_000_000 and time.monotonic() < deadline:
+                try:
+                    attacker.sendall(chunk)
+                except TimeoutError:
+                    stalled = True
+                    break
+                sent += len(chunk)
+                if proc.rss_kib() - baseline > limit_kib:
+                    break  # already failed: no need to push on
+            peak = proc.rss_kib("VmHWM")
+            # The server still serves everyone else meanwhile.
+            assert request(proc)[0].status == 200
+        assert peak - baseline <= limit_kib, (
+            f"RSS {baseline} -> {peak} KiB after {sent / 1e6:.1f} MB of requests"
+        )
+        assert stalled or sent >= 100_000_000
+    finally:
+        proc.kill()
+
+
+def test_out_of_file_descriptors_is_logged_once_a_second_on_one_line():
+    """Issue 17 point 10: at EMFILE asyncio logged about 40k two-line records in 6 s."""
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    proc = start_hello(preexec_fn=few_descriptors)
+    clients = []
+    try:
+        for _ in range(40):  # more than the server can accept; the kernel queues the rest
+            clients.append(proc.connect(timeout=10))
+        about_accept = re.compile(r"ERROR .*accept")
+        proc.wait_for_line(lambda line: bool(about_accept.search(line)))
+        later = re.compile(r"ERROR accept failed.*suppressed=[1-9]")
+        proc.wait_for_line(lambda line: bool(later.search(line)))  # a second later
+        records = [line for line in proc.lines if about_accept.search(line)]
+        assert 2 <= len(records) <= 4
+        stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|ERROR) ")
+        assert all(stamp.match(line) for line in proc.lines), proc.lines  # one line each
+        assert "Too many open files" in records[0]
+    finally:
+        for sock in clients:
+            sock.close()
+    try:
+        # Descriptors are free again: the server accepts and answers.
+        assert request(proc)[0].status == 200
+    finally:
+        proc.kill()
 
 
 # --- fault injection --------------------------------------------------------------
