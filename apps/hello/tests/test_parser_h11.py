@@ -322,6 +322,8 @@ SMUGGLING_CORNERS = [
     (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", {"http-version"}),
     (b"GET http://a/b?c HTTP/1.1\r\nHost: a\r\n\r\n", set()),
     (b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", set()),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", set()),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n", set()),
     (b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", {"target-form"}),
 ]
 
