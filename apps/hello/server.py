@@ -1047,6 +1047,8 @@ class HelloServer:
         self._timers: list[asyncio.TimerHandle] = []
         self.debug = log.isEnabledFor(logging.DEBUG)
         self._json = settings.log_format == "json"
+        self._line_start = '{"time": "' if self._json else ""
+        self._line_parts: dict[tuple[str, str, int, str, str, str], tuple[str, str]] = {}
 
     @property
     def draining(self) -> bool:
@@ -1119,20 +1121,52 @@ class HelloServer:
     def access_log(self, request: Request, response: Response, seconds: float, peer: str) -> None:
         if not self.settings.access_log:
             return
-        fields: dict[str, object] = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round(seconds * 1000, 3),
-            "user_agent": request.headers.get("user-agent", ""),
-            "remote": peer,
-        }
-        if response.fault:
-            fields["fault"] = response.fault
-        if self.debug:
+        user_agent = request.headers.get("user-agent", "")
+        if self.debug:  # with headers: every line differs, nothing to cache
+            fields: dict[str, object] = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(seconds * 1000, 3),
+                "user_agent": user_agent,
+                "remote": peer,
+            }
+            if response.fault:
+                fields["fault"] = response.fault
             fields["headers"] = redact_headers(request.headers)
-        format_line = json_line if self._json else text_line
-        self.sink.add(format_line(time.time(), "INFO", "request", fields) + "\n")
+            format_line = json_line if self._json else text_line
+            self.sink.add(format_line(time.time(), "INFO", "request", fields) + "\n")
+            return
+        # Requests repeat: the escaped text around the duration is formatted once per
+        # distinct (method, path, status, user agent, peer, fault) and reused.
+        key = (request.method, request.path, response.status, user_agent, peer, response.fault)
+        parts = self._line_parts.get(key)
+        if parts is None:
+            if len(self._line_parts) >= 1024:
+                self._line_parts.clear()
+            parts = self._line_parts[key] = self._format_parts(*key)
+        before, after = parts
+        duration = round(seconds * 1000, 3)
+        self.sink.add(f"{self._line_start}{_timestamp(time.time())}{before}{duration}{after}")
+
+    def _format_parts(
+        self, method: str, path: str, status: int, user_agent: str, peer: str, fault: str
+    ) -> tuple[str, str]:
+        """The access line, split around its duration: (after the timestamp, the end)."""
+        head = {"method": method, "path": path, "status": status}
+        tail: dict[str, object] = {"user_agent": user_agent, "remote": peer}
+        if fault:
+            tail["fault"] = fault
+        if self._json:
+            return (
+                '", "severity": "INFO", "message": "request", '
+                + json.dumps(head)[1:-1]
+                + ', "duration_ms": ',
+                ", " + json.dumps(tail)[1:] + "\n",
+            )
+        text_head = " ".join(f"{k}={_text_value(v)}" for k, v in head.items())
+        text_tail = " ".join(f"{k}={_text_value(v)}" for k, v in tail.items())
+        return f" INFO request {text_head} duration_ms=", f" {text_tail}\n"
 
     def begin_drain(self, signal_name: str) -> None:
         if self.app.draining:
