@@ -7,6 +7,7 @@ for a free port.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -17,11 +18,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 SERVER = Path(__file__).resolve().parents[1] / "server.py"
 _STARTED = re.compile(r"Starting server on port (\d+)")
 # Proxy settings of the machine must never reroute loopback test traffic.
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def load_server_module() -> ModuleType:
+    """apps/hello/server.py imported as the module `hello_server`, for tests of its pure parts."""
+    if "hello_server" in sys.modules:
+        return sys.modules["hello_server"]
+    spec = importlib.util.spec_from_file_location("hello_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hello_server"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

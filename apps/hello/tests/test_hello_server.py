@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import re
 import resource
@@ -16,12 +15,9 @@ import time
 import weakref
 
 import pytest
-from hello_process import SERVER, clean_env, start_hello
+from hello_process import SERVER, clean_env, load_server_module, start_hello
 
-spec = importlib.util.spec_from_file_location("hello_server", SERVER)
-hello = importlib.util.module_from_spec(spec)
-sys.modules["hello_server"] = hello  # dataclasses look their module up there
-spec.loader.exec_module(hello)
+hello = load_server_module()
 
 
 @pytest.fixture
@@ -525,7 +521,7 @@ def test_drain_under_keep_alive_load_loses_no_request():
     workers = 6
     lock = threading.Condition()
     stats = {"ok": 0, "closed_by_drain": 0, "retried": 0, "lost": 0, "ready_statuses": []}
-    errors: list[str] = []
+    errors = []  # what went wrong with each lost request
 
     def client(path: str) -> None:
         conn = http.client.HTTPConnection(proc.host, proc.port, timeout=20)

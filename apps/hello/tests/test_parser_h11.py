@@ -16,11 +16,10 @@ cases below.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import h11
@@ -28,17 +27,14 @@ import pytest
 
 # h11's own framing (RFC 9112 6.3) and keep-alive decisions; private, but h11 is pinned.
 from h11._connection import _body_framing, _keep_alive
-from hello_process import SERVER
+from hello_process import load_server_module
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-spec = importlib.util.spec_from_file_location("hello_server", SERVER)
-assert spec is not None and spec.loader is not None
-hello = sys.modules.get("hello_server") or importlib.util.module_from_spec(spec)
-if "hello_server" not in sys.modules:
-    sys.modules["hello_server"] = hello  # dataclasses look their module up there
-    spec.loader.exec_module(hello)
+hello = load_server_module()
 
+T = TypeVar("T")
+U = TypeVar("U")
 FUZZ_EXAMPLES = int(os.environ.get("HELLO_FUZZ_EXAMPLES", "1000"))
 
 # Stricter rejections: the property of the input -> the reasons our parser may give.
@@ -58,7 +54,9 @@ STRICTER = {
 }
 
 
-def mostly(common: st.SearchStrategy[str], rare: st.SearchStrategy[str], rare_percent: int):
+def mostly(
+    common: st.SearchStrategy[T], rare: st.SearchStrategy[U], rare_percent: int
+) -> st.SearchStrategy[T | U]:
     """`common`, except `rare_percent` of the time: most heads stay valid long enough for
     the accept-accept comparisons to be many, while every corner is still reached."""
     rolls = st.sampled_from([False] * (100 - rare_percent) + [True] * rare_percent)
