@@ -575,6 +575,9 @@ def test_drain_under_keep_alive_load_loses_no_request():
             thread.join(60)
         assert not any(thread.is_alive() for thread in threads)
         assert proc.wait() == 0
+        print(
+            f"drain under load: {stats | {'ready_statuses': sorted(set(stats['ready_statuses']))}}"
+        )
         assert stats["lost"] == 0, errors
         assert 503 in stats["ready_statuses"]  # readiness flipped during the delay
         assert stats["closed_by_drain"] > 0  # answered during the drain, with close
