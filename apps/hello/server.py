@@ -254,15 +254,16 @@ class Settings:
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event, text `key=value` or JSON; values are escaped so that
-# nothing a client sends can forge a log line. Request lines are buffered (AccessLog):
+# nothing a client sends can forge a log line. Request lines are buffered (LogSink):
 # one write a flush instead of one a request, which halved throughput before.
 
 # A buffered request line reaches stdout within this time, or sooner once this many
 # characters are waiting; every other record, a drain and the exit flush it at once.
 ACCESS_LOG_FLUSH_SECONDS = 0.5
 ACCESS_LOG_FLUSH_CHARS = 64 * 1024
-# An event-loop error (EMFILE on accept repeats about a thousand times a second) is
-# logged at most once per this many seconds per message, with the count it suppressed.
+# An error that can repeat in a tight loop (accept() out of file descriptors, an
+# event-loop error) is logged at most once per this many seconds per message, with the
+# count of records it suppressed.
 LOOP_ERROR_INTERVAL = 1.0
 
 
