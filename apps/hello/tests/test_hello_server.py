@@ -383,6 +383,23 @@ def test_client_that_pipelines_and_never_reads_cannot_grow_memory():
         proc.kill()
 
 
+def test_client_that_takes_no_responses_is_dropped_after_header_timeout():
+    proc = start_hello({"ACCESS_LOG": "off", "HEADER_TIMEOUT": "1s"})
+    try:
+        chunk = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2_400
+        with proc.connect(timeout=2) as attacker:
+            deadline = time.monotonic() + 30
+            # Backpressure stops the server reading, so a send blocks (TimeoutError) or
+            # meets the reset of the server dropping the connection after 1 s.
+            with pytest.raises((TimeoutError, ConnectionResetError)):
+                while time.monotonic() < deadline:
+                    attacker.sendall(chunk)
+            proc.wait_for_line(lambda line: "send timeout" in line)
+        assert request(proc)[0].status == 200
+    finally:
+        proc.kill()
+
+
 def test_out_of_file_descriptors_is_logged_once_a_second_on_one_line():
     """Issue 17 point 10: at EMFILE asyncio logged about 40k two-line records in 6 s."""
 
