@@ -223,6 +223,21 @@ def test_json_logs_and_debug_headers_are_redacted():
         proc.kill()
 
 
+def test_access_log_can_be_switched_off():
+    proc = start_hello({"ACCESS_LOG": "off"})
+    try:
+        assert request(proc)[0].status == 200
+        with proc.connect() as sock:  # other records stay
+            sock.sendall(b"BAD\r\n\r\n")
+            assert read_response(sock)[0] == 400
+        proc.wait_for_line(lambda line: "bad request" in line)
+        proc.signal(signal.SIGINT)
+        assert proc.wait() == 0
+        assert not any(" request method=" in line for line in proc.lines)
+    finally:
+        proc.kill()
+
+
 def test_headers_are_not_logged_at_info(server):
     request(server, headers={"X-Trace": "t-9", "Authorization": "Bearer nope"})
     server.wait_for_line(lambda line: "method=GET" in line)
