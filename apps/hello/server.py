@@ -880,7 +880,11 @@ class HttpConnection(asyncio.Protocol):
         self.server.maybe_finish_drain()
 
     def _finish(self, request: Request, response: Response, started: float) -> None:
-        keep_alive = request.keep_alive and not response.close and not self.server.draining
+        keep_alive = request.keep_alive and not response.close
+        if keep_alive and self.server.draining:
+            # Close after this response, unless a pipelined request is already here: that
+            # one is answered too, and the close goes on the last response instead.
+            keep_alive = self.buffer.find(b"\r\n\r\n") >= 0
         self._write(
             response,
             head_only=request.method == "HEAD",
@@ -1065,6 +1069,10 @@ class HelloServer:
         sock.setblocking(False)
         self._listen_socket = sock
         self.loop.add_reader(sock.fileno(), self._accept, ACCEPT_BATCH)
+        # Before the `Starting server` line: a signal right after it must drain, not kill.
+        self.loop.add_signal_handler(signal.SIGTERM, self.begin_drain, "SIGTERM")
+        # Ctrl-C is a person at a terminal, not a load balancer: no delay.
+        self.loop.add_signal_handler(signal.SIGINT, self.begin_drain, "SIGINT")
         host, port = sock.getsockname()[:2]
         return host, port
 
@@ -1114,9 +1122,6 @@ class HelloServer:
 
     async def serve_until_stopped(self) -> None:
         assert self._stopped is not None
-        self.loop.add_signal_handler(signal.SIGTERM, self.begin_drain, "SIGTERM")
-        # Ctrl-C is a person at a terminal, not a load balancer: no delay.
-        self.loop.add_signal_handler(signal.SIGINT, self.begin_drain, "SIGINT")
         await self._stopped
 
     def access_log(self, request: Request, response: Response, seconds: float, peer: str) -> None:

@@ -544,6 +544,26 @@ def test_sigterm_drain_timeline():
         proc.kill()
 
 
+def test_pipelined_requests_received_during_the_drain_are_all_answered():
+    proc = start_hello({"DRAIN_DELAY": "60s"})
+    try:
+        proc.signal(signal.SIGTERM)
+        proc.wait_for_line(lambda line: "Draining" in line)
+        with proc.connect() as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" * 2
+                + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            )
+            answers = [read_response(sock) for _ in range(3)]
+            assert [status for status, _, _ in answers] == [200, 200, 200]
+            assert answers[2][2] == b"Hello World!\n"
+            # Only the last response announces the close.
+            assert [headers.get("connection") for _, headers, _ in answers] == [None, None, "close"]
+            assert is_closed(sock)
+    finally:
+        proc.kill()
+
+
 def test_drain_under_keep_alive_load_loses_no_request():
     """Several keep-alive clients keep sending across SIGTERM. A request counts as lost
     when it was sent and got no response; a connection the server closed cleanly before
