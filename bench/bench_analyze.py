@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from meshready.analyze import AnalysisConfig, analyze
+from meshready.analyze.engine import AnalysisConfig, analyze
 from meshready.render import RenderedObject, RenderResult
-from meshready.yamlfmt import dump_yaml
+from meshready.render.yamlfmt import dump_yaml
 
 TARGET = "overlays/bench"
 
@@ -146,7 +146,9 @@ def validation_timers(root: Path) -> dict[str, Any]:
     """Callables validating the same objects (the validation issue's engine), if installed:
     from the source files (load + validate) and from already loaded documents."""
     try:
-        from meshready import loader, schema, validate
+        from meshready.manifests import loader
+        from meshready.validate import core as validate
+        from meshready.validate import registry as schema
     except ImportError:
         return {}
     files = sorted(root.rglob("*.yaml"))

@@ -16,10 +16,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from meshready import gitrev, kustomize, render
+from meshready import git as gitrev
+from meshready import render
 from meshready.config import load_config
-from meshready.diff import DiffReport, StripRules, diff_renders
-from meshready.diff_output import format_report
+from meshready.diff.core import DiffReport, StripRules, diff_renders
+from meshready.diff.output import format_report
+from meshready.render import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent
 MESHREADY = str(Path(sys.executable).parent / "meshready")

@@ -17,6 +17,8 @@ class RepoConfig:
     root: Path
     target_roots: tuple[str, ...] = ("overlays", "clusters")
     render_timeout: float = 60.0
+    # MiB of address space one `kustomize build` may use (0: no limit)
+    render_memory_mib: int = 2048
     # target path -> directory its hydrated output is committed to
     hydrate: dict[str, str] = field(default_factory=dict)
     # the whole [tool.meshready] table, for the concerns that read their own keys
@@ -48,8 +50,19 @@ def load_config(root: Path | None = None) -> RepoConfig:
             root=root,
             target_roots=tuple(str(r) for r in table.get("target_roots", RepoConfig.target_roots)),
             render_timeout=float(table.get("render_timeout", RepoConfig.render_timeout)),
+            render_memory_mib=_memory_mib(
+                table.get("render_memory_mib", RepoConfig.render_memory_mib)
+            ),
             hydrate={str(k): str(v) for k, v in table.get("hydrate", {}).items()},
             raw=table,
         )
     except (TypeError, ValueError, AttributeError) as err:
         raise MeshreadyError(f"{pyproject}: [tool.meshready]: {err}") from None
+
+
+def _memory_mib(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"render_memory_mib must be a whole number of MiB (0: no limit), not {value!r}"
+        )
+    return value

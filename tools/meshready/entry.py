@@ -12,7 +12,7 @@ def main() -> int:
     if argv[:1] == ["validate"]:
         rest = argv[1:]
         if not {"--no-cache", "--rendered", "-", "-h", "--help"} & set(rest):
-            from meshready import validate_cache
+            from meshready.validate import cache as validate_cache
 
             code = validate_cache.replay(rest)
             if code is not None:

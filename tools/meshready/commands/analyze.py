@@ -6,13 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import analyze_output
-from meshready.analyze import AnalysisReport, analysis_config, analyze
+from meshready.analyze import output as analyze_output
+from meshready.analyze.engine import analysis_config, analyze
+from meshready.analyze.rules import Severity
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
-from meshready.config import RepoConfig, load_config
+from meshready.config import load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
-from meshready.render import RenderResult
-from meshready.rules import Severity
 
 DESCRIPTION = """\
 Render the targets and check every object against the rule catalog (`meshready rules`):
@@ -72,32 +71,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(output)
     return EXIT_FINDINGS if failed or report.failing else EXIT_OK
-
-
-def check_stage(results: list[RenderResult], config: RepoConfig):
-    """The analyze stage of `meshready check`: findings at or above the threshold fail."""
-    from meshready.commands.check import StageReport  # check imports this module
-
-    report: AnalysisReport = analyze(results, analysis_config(config), config.root)
-    stage = StageReport(name="analyze", failures=len(report.failing))
-    for finding in report.failing:
-        where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "-")
-        stage.lines.append(
-            f"{finding.target}: {where}: {finding.severity.label}: {finding.rule.id} "
-            f"{finding.rule.name}: {finding.message} ({finding.object})"
-        )
-    for target in report.targets:
-        found = [f for f in report.findings if f.target == target]
-        by_severity = [
-            f"{n} {s.label}{'' if n == 1 or s is Severity.INFO else 's'}"
-            for s in sorted(Severity, reverse=True)
-            if (n := sum(f.severity is s for f in found))
-        ]
-        stage.per_target[target] = ", ".join(by_severity) or "ok"
-    counts = report.counts()
-    stage.summary = (
-        f"{len(report.findings)} findings ({counts[Severity.ERROR]} errors, "
-        f"{counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info), "
-        f"{len(report.suppressed)} suppressed"
-    )
-    return stage

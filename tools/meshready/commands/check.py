@@ -6,31 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from meshready.commands import analyze, gitops, validate
+from meshready.analyze.stage import stage as analyze_stage
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
-from meshready.config import RepoConfig
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
-from meshready.render import RenderResult
+from meshready.gitops.stage import stage as gitops_stage
+from meshready.render.stage import stage as hydrated_stage
+from meshready.stage import Stage
+from meshready.term import paint
+from meshready.validate.rendered import stage as validate_stage
 
-
-@dataclass
-class StageReport:
-    """What one check stage found across all rendered targets."""
-
-    name: str
-    failures: int = 0  # problems that fail the job
-    lines: list[str] = field(default_factory=list)  # one line per problem, printed in full
-    per_target: dict[str, str] = field(default_factory=dict)  # target -> short status cell
-    summary: str = ""
-
-
-# A stage takes the successful render results and the repo config. Validation and
-# analysis register here, so the main job runs everything that exists.
-Stage = Callable[[list[RenderResult], RepoConfig], StageReport]
-STAGES: list[Stage] = [validate.stage, analyze.check_stage, gitops.stage]
+# Every stage runs on the same rendered objects, so the main job checks everything that exists.
+STAGES: list[Stage] = [hydrated_stage, validate_stage, analyze_stage, gitops_stage]
+# Lines printed per stage before the rest is summarised: a screen, not a scroll.
+MAX_LINES = 40
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,8 +39,15 @@ def run(args: argparse.Namespace) -> int:
     rendered = [r for r in results if r.ok]
     reports = [stage(rendered, config) for stage in STAGES]
     for report in reports:
-        for line in report.lines:
+        for line in report.lines[:MAX_LINES]:
             print(line)
+        hidden = len(report.lines) - MAX_LINES
+        if hidden > 0:
+            print(
+                f"{report.name}: {hidden} more not shown (the first {MAX_LINES} are above); "
+                f"run `meshready {report.name if report.name != 'hydrated' else 'render --check'}` "
+                "for all of them"
+            )
 
     # Columns as wide as their widest cell, so a long status never shifts the next one.
     header = ["target", "objects", "render", *(r.name for r in reports)]
@@ -77,5 +73,6 @@ def run(args: argparse.Namespace) -> int:
         f"\n{len(results)} targets ({len(rendered)} rendered, {failed_renders} failed), "
         f"{objects} objects{stage_summaries}; {time.perf_counter() - started:.1f}s"
     )
-    print("result: " + ("FAILED" if failures else "OK"), file=sys.stderr)
+    verdict = paint("FAILED", "red", sys.stderr) if failures else paint("OK", "green", sys.stderr)
+    print(f"result: {verdict}", file=sys.stderr)
     return EXIT_FINDINGS if failures else EXIT_OK

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshready import kustomize as kz
 from meshready import render
 from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
+from meshready.render import kustomize as kz
 
 
 def add_render_flags(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def render_selected(
     chosen = (
         targets if targets is not None else select_targets(config, args.targets, args.include_bases)
     )
-    kustomize = kz.find_kustomize()
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     print(f"using {kustomize.describe()}", file=sys.stderr)
     results = render.render_targets(
         config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs

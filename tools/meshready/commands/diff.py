@@ -9,13 +9,14 @@ import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from meshready import gitrev, render
-from meshready import kustomize as kz
+from meshready import git as gitrev
+from meshready import render
 from meshready.commands.common import add_render_flags
 from meshready.config import RepoConfig, load_config
-from meshready.diff import DiffReport, StripRules, diff_renders, parse_strip_attrs
-from meshready.diff_output import DEFAULT_MARKDOWN_LIMIT, FORMATS, MIN_LIMIT_BYTES, format_report
+from meshready.diff.core import DiffReport, StripRules, diff_renders, parse_strip_attrs
+from meshready.diff.output import DEFAULT_MARKDOWN_LIMIT, FORMATS, MIN_LIMIT_BYTES, format_report
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
+from meshready.render import kustomize as kz
 
 DESCRIPTION = """\
 Render every target twice, at a base git revision (checked out into a temporary
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     # the base out, and the working tree renders as soon as the probe is back.
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        finding = pool.submit(kz.find_kustomize)
+        finding = pool.submit(kz.find_kustomize, None, config.render_memory_mib)
 
         def submit_side(root: Path, targets: list[str]) -> dict[str, Future]:
             kustomize = finding.result()

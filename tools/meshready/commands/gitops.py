@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from meshready import gitops
-from meshready.config import RepoConfig, load_config
-from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
-from meshready.render import RenderResult
-
-if TYPE_CHECKING:
-    from meshready.commands.check import StageReport
+from meshready.config import load_config
+from meshready.errors import EXIT_FINDINGS, EXIT_OK
+from meshready.gitops import report_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,15 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _report(config: RepoConfig) -> gitops.GitopsReport:
-    try:
-        return gitops.check_repo(config)
-    except ValueError as err:
-        raise MeshreadyError(f"pyproject.toml: [tool.meshready]: {err}") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    report = _report(load_config(args.repo))
+    report = report_for(load_config(args.repo))
     for finding in report.findings:
         print(finding)
     synced = ", ".join(report.synced_dirs) or "none"
@@ -45,22 +33,3 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.findings)} finding(s)"
     )
     return EXIT_FINDINGS if report.findings else EXIT_OK
-
-
-def stage(results: list[RenderResult], config: RepoConfig) -> StageReport:
-    """The `meshready check` stage: the same check, reported against the hydrated targets."""
-    from meshready.commands.check import StageReport  # check imports this module
-
-    report = _report(config)
-    stage_report = StageReport(name="gitops", failures=len(report.findings))
-    stage_report.lines = [str(f) for f in report.findings]
-    cell = "ok" if not report.findings else f"{len(report.findings)} findings"
-    for result in results:
-        if result.target in config.hydrate:
-            stage_report.per_target[result.target] = cell
-    stage_report.summary = (
-        f"{report.sources} sync sources ok"
-        if not report.findings
-        else f"{len(report.findings)} findings"
-    )
-    return stage_report

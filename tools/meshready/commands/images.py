@@ -4,17 +4,20 @@ production targets use nothing but digests."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from meshready import hydrate, images, pin, render
-from meshready import kustomize as kz
+from meshready import render
 from meshready.commands.common import select_targets
 from meshready.config import RepoConfig, load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, MeshreadyError
+from meshready.git import repository_state
+from meshready.images import build as images
+from meshready.images import pin
+from meshready.render import hydrate
+from meshready.render import kustomize as kz
 
 DESCRIPTION = """\
 Build the images of this repository with docker (BuildKit), podman or buildah (the first
@@ -90,13 +93,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(run=run_check_pinned)
 
 
-def _images_config(config: RepoConfig) -> dict:
-    table = config.raw.get("images", {})
-    if not isinstance(table, dict):
-        raise MeshreadyError("[tool.meshready.images] must be a table")
-    return table
-
-
 def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
@@ -108,7 +104,7 @@ def run_build(args: argparse.Namespace) -> int:
             "`meshready images pin OVERLAY NAME=REPOSITORY@sha256:...`)"
         )
     config = load_config(args.repo)
-    table = _images_config(config)
+    table = images.images_table(config.raw)
     specs = images.image_specs(table)
     if args.image:
         unknown = sorted(set(args.image) - {s.name for s in specs})
@@ -125,7 +121,7 @@ def run_build(args: argparse.Namespace) -> int:
     )
     builder = images.detect_builder()
     print(f"using {builder.describe()}", file=sys.stderr)
-    state = images.git_state(config.root)
+    state = repository_state(config.root)
     created = images.created_epoch(state, os.environ)
     labels = images.oci_labels(state, created)
     build_args = {"SOURCE_DATE_EPOCH": str(created)}
@@ -134,6 +130,12 @@ def run_build(args: argparse.Namespace) -> int:
         build_args["BASE_IMAGE"] = base_image
     if state.dirty:
         print("the work tree has uncommitted changes: tags end in -dirty", file=sys.stderr)
+    if not state.source:
+        print(
+            "no org.opencontainers.image.source label: the origin remote is not a repository URL "
+            "(git remote set-url origin https://... to add it)",
+            file=sys.stderr,
+        )
 
     built: dict[str, images.BuiltImage] = {}
     for spec in specs:
@@ -160,7 +162,8 @@ def run_build(args: argparse.Namespace) -> int:
                 image.digest_ref = images.push_image(builder, image.tag, Path(tmp))
                 print(f"pushed {image.digest_ref}")
 
-    _write_record(config.root, args.record, builder, state, labels, built)
+    record = args.record if args.record.is_absolute() else config.root / args.record
+    images.write_build_record(record, builder, state, labels, built)
     total = sum(i.seconds for i in built.values())
     print(
         "images: "
@@ -171,27 +174,6 @@ def run_build(args: argparse.Namespace) -> int:
         pins = [pin.Pin(i.name, *pin.split_reference(i.digest_ref)) for i in built.values()]
         return _pin_and_render(config, args.pin, pins, rerender=True)
     return EXIT_OK
-
-
-def _write_record(root, record, builder, state, labels, built) -> None:
-    path = record if record.is_absolute() else root / record
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "builder": builder.describe(),
-        "revision": state.sha,
-        "dirty": state.dirty,
-        "labels": labels,
-        "images": {
-            name: {
-                "tag": i.tag,
-                "size_bytes": i.size_bytes,
-                "build_seconds": round(i.seconds, 2),
-                "digest": i.digest_ref or None,
-            }
-            for name, i in built.items()
-        },
-    }
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _resolve(root: Path, overlay: Path) -> Path:
@@ -214,7 +196,8 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
     if not config.hydrate:
         print("no [tool.meshready.hydrate] table: nothing to re-render", file=sys.stderr)
         return EXIT_OK
-    kustomize = kz.find_kustomize()
+    hydrate.check_destinations(config.root, {t: Path(d) for t, d in config.hydrate.items()})
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     results = render.render_targets(
         config.root, sorted(config.hydrate), kustomize, config.render_timeout
     )
@@ -225,7 +208,7 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
             print(f"{result.target}: render failed: {result.error}", file=sys.stderr)
             continue
         out_dir = config.root / config.hydrate[result.target]
-        report = hydrate.write(out_dir, hydrate.hydrated_files(result))
+        report = hydrate.write(out_dir, hydrate.hydrated_files(result), config.root)
         print(
             f"{_shown(out_dir, config.root)}: re-rendered from {result.target} "
             f"({len(report.written)} written, {len(report.removed)} removed)"
@@ -257,7 +240,7 @@ def run_check_pinned(args: argparse.Namespace) -> int:
             "no production targets: pass TARGET or set [tool.meshready].production_targets"
         )
     targets = select_targets(config, given)
-    kustomize = kz.find_kustomize()
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     results = render.render_targets(
         config.root, targets, kustomize, args.timeout or config.render_timeout
     )

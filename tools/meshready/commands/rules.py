@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meshready.rules import CATALOG, Rule
-from meshready.rules.suppression import ANNOTATION
+from meshready.analyze.rules import CATALOG, Rule
+from meshready.analyze.rules.suppression import ANNOTATION
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,111 @@
+"""Every rule of the catalog against its fixtures: one that fires, one that does not,
+one suppressed (tests/fixtures/rules/<ID>/{fires,passes,suppressed}.yaml).
+
+A fixture's first line may say `# settings: production, require_digest, disable=MR001`;
+the objects are analysed as one rendered target whose objects come from that file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+from meshready.analyze.engine import AnalysisConfig, AnalysisReport, analyze
+from meshready.analyze.rules import CATALOG, Scope
+from meshready.commands import rules as rules_command
+from meshready.render import RenderedObject, RenderResult
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "rules"
+TARGET = "fixtures"
+
+
+def analyze_fixture(path: Path) -> AnalysisReport:
+    text = path.read_text()
+    first = text.splitlines()[0]
+    flags = first.removeprefix("# settings:").split(",") if first.startswith("# settings:") else []
+    flags = [f.strip() for f in flags]
+    disabled = [f.removeprefix("disable=") for f in flags if f.startswith("disable=")]
+    table = {
+        "disable": disabled,
+        "require_digest": "require_digest" in flags,
+        "require_namespace": "require_namespace" in flags,
+    }
+    config = AnalysisConfig(
+        production_targets=frozenset([TARGET] if "production" in flags else []),
+        per_target={TARGET: table},
+    )
+    origin = {"path": path.relative_to(REPO).as_posix()}
+    objects = [
+        RenderedObject(obj=doc, origin=origin)
+        for doc in yaml.safe_load_all(text)
+        if isinstance(doc, dict)
+    ]
+    return analyze([RenderResult(target=TARGET, objects=objects)], config, root=REPO)
+
+
+ALL_RULES = sorted(CATALOG)
+
+
+@pytest.mark.parametrize("rule_id", ALL_RULES)
+def test_fixture_fires_with_a_source_line(rule_id: str):
+    report = analyze_fixture(FIXTURES / rule_id / "fires.yaml")
+    hits = [f for f in report.findings if f.rule.id == rule_id]
+    assert hits, f"{rule_id} did not fire on its fixture"
+    for finding in hits:
+        assert finding.file == f"tests/fixtures/rules/{rule_id}/fires.yaml"
+        assert finding.line is not None and finding.line > 1
+        assert finding.message.startswith(CATALOG[rule_id].message)
+
+
+@pytest.mark.parametrize("rule_id", ALL_RULES)
+def test_fixture_passes(rule_id: str):
+    report = analyze_fixture(FIXTURES / rule_id / "passes.yaml")
+    assert [f.message for f in report.findings + report.suppressed if f.rule.id == rule_id] == []
+
+
+@pytest.mark.parametrize("rule_id", ALL_RULES)
+def test_fixture_suppressed_is_counted_not_reported(rule_id: str):
+    report = analyze_fixture(FIXTURES / rule_id / "suppressed.yaml")
+    assert [f for f in report.findings if f.rule.id == rule_id] == []
+    suppressed = [f for f in report.suppressed if f.rule.id == rule_id]
+    assert suppressed and all(f.suppressed for f in suppressed)
+
+
+def test_passing_fixtures_are_clean_for_every_rule():
+    # The shared baseline is a fully compliant workload: any finding on it is a false positive.
+    report = analyze_fixture(FIXTURES / "MR101" / "passes.yaml")
+    assert [(f.rule.id, f.message) for f in report.findings] == []
+
+
+def test_every_rule_is_documented_and_has_fixtures():
+    for rule in CATALOG.values():
+        assert rule.message and rule.description and rule.remediation, rule.id
+        assert "\n" not in rule.message
+        for name in ("fires.yaml", "passes.yaml", "suppressed.yaml"):
+            assert (FIXTURES / rule.id / name).is_file(), f"{rule.id}/{name} missing"
+        assert (rule.check is None) == (rule.scope is Scope.ENGINE)
+
+
+def test_rule_ids_and_names_are_unique_and_stable_format():
+    names = [r.name for r in CATALOG.values()]
+    assert len(set(names)) == len(names)
+    for rule in CATALOG.values():
+        assert rule.id[:2] == "MR" and rule.id[2:].isdigit() and len(rule.id) == 5
+        assert rule.name == rule.name.lower() and " " not in rule.name
+
+
+def test_docs_rules_md_is_generated_from_the_catalog():
+    committed = (REPO / "docs" / "rules.md").read_text()
+    assert committed == rules_command.markdown(), (
+        "docs/rules.md is stale: run `meshready rules --markdown > docs/rules.md`"
+    )
+
+
+def test_rules_command_lists_the_catalog(tmp_path: Path):
+    result = run_cli("rules", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for rule in CATALOG.values():
+        assert f"{rule.id}  {rule.name}" in result.stdout

@@ -1,0 +1,94 @@
+"""The rule unit (kube-linter style) and the catalog every rule module registers in."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from meshready.analyze.rules.model import Path
+
+
+class Severity(enum.IntEnum):
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[str(text).upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r} (error, warning or info)") from None
+
+
+class Scope(enum.StrEnum):
+    WORKLOAD = "workload"  # Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod
+    SERVICE = "service"
+    ENGINE = "engine"  # raised by the engine itself (suppression problems), no check function
+
+
+class Hit(NamedTuple):
+    path: Path  # field of the rendered object at fault (its nearest source line is reported)
+    detail: str = ""  # what exactly is wrong, appended to the rule's message
+
+
+Check = Callable[[Any, Any], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    severity: Severity
+    scope: Scope
+    message: str
+    description: str
+    remediation: str
+    check: Check | None = None
+    category: str = ""
+
+    def format(self, hit: Hit) -> str:
+        return f"{self.message}: {hit.detail}" if hit.detail else self.message
+
+
+CATALOG: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    name: str,
+    severity: Severity,
+    scope: Scope,
+    message: str,
+    description: str,
+    remediation: str,
+) -> Callable[[Check], Check]:
+    """Register the decorated check function as a rule of the catalog."""
+
+    def register(check: Check) -> Check:
+        add(Rule(id, name, severity, scope, message, description, remediation, check))
+        return check
+
+    return register
+
+
+def add(new: Rule) -> Rule:
+    if new.id in CATALOG or any(r.name == new.name for r in CATALOG.values()):
+        raise ValueError(f"duplicate rule {new.id} {new.name}")
+    category = {"0": "suppression", "1": "mesh readiness", "2": "workload policy"}[new.id[2]]
+    registered = Rule(**{**new.__dict__, "category": category})
+    CATALOG[new.id] = registered
+    return registered
+
+
+def by_id_or_name(key: str) -> Rule | None:
+    key = key.strip()
+    if key.upper() in CATALOG:
+        return CATALOG[key.upper()]
+    return next((r for r in CATALOG.values() if r.name == key), None)
