@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import resource
 import signal
@@ -741,3 +742,39 @@ def test_fault_rule_picks_by_cumulative_percentage():
     assert rule.pick(15.0) is None
     with pytest.raises(ValueError):
         hello.FaultRule.parse("503:60,429:50", hello.parse_status)
+
+
+def test_rate_limited_log_counts_what_it_suppressed(caplog):
+    limiter = hello.RateLimitedLog(interval=3600)
+    with caplog.at_level("ERROR", logger="hello"):
+        for _ in range(5):
+            limiter.log("accept failed, retrying", {"error": "Too many open files"})
+        assert len(caplog.records) == 1
+        assert caplog.records[0].fields["suppressed"] == 0
+        limiter.interval = 0  # the interval has passed
+        limiter.log("accept failed, retrying", {"error": "Too many open files"})
+    assert len(caplog.records) == 2
+    assert caplog.records[1].fields == {"error": "Too many open files", "suppressed": 4}
+
+
+def test_event_loop_errors_are_one_line_each():
+    handler = hello.LoopErrorLimiter(interval=3600)
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    capture = Capture()
+    hello.log.addHandler(capture)
+    try:
+        context = {"message": "socket.accept() out of system resource\nsocket: <fd=6>"}
+        handler(None, {**context, "exception": OSError(24, "Too many open files")})
+        handler(None, context)  # the same message within the interval: suppressed
+    finally:
+        hello.log.removeHandler(capture)
+    assert len(captured) == 1
+    line = hello.TextFormatter().format(captured[0])
+    assert "\n" not in line
+    assert "Too many open files" in line
+    assert captured[0].levelname == "ERROR"
