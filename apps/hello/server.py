@@ -570,8 +570,11 @@ def parse_head(head: bytes) -> Request:
         if body_length > MAX_DISCARDED_BODY or (body_length and "expect" in headers):
             body_length, unread_body = 0, True
 
-    connection = {token.strip() for token in headers.get("connection", "").lower().split(",")}
-    keep_alive = "close" not in connection if http11 else "keep-alive" in connection
+    if "connection" in headers:
+        connection = {token.strip() for token in headers["connection"].lower().split(",")}
+        keep_alive = "close" not in connection if http11 else "keep-alive" in connection
+    else:
+        keep_alive = http11
 
     text_target = target.decode("ascii")
     if text_target.startswith("/"):
@@ -738,6 +741,7 @@ class HttpConnection(asyncio.Protocol):
         self.half_closed = False  # the client sent its FIN
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
+        self._idle_since = 0.0  # loop time the connection last became idle
         self._pending: asyncio.TimerHandle | None = None
 
     @property
@@ -824,7 +828,8 @@ class HttpConnection(asyncio.Protocol):
                     break
                 request, size = found
                 del self.buffer[:size]
-                self._timer_kind = ""  # the next bytes start a new request, with a fresh deadline
+                if self._timer_kind == "request":  # the next bytes get a fresh deadline
+                    self._cancel_timer()
                 self._dispatch(request)
         except BadRequest as err:
             self._reject(err)
@@ -959,12 +964,19 @@ class HttpConnection(asyncio.Protocol):
         if self.busy or self.closing:
             return
         kind = "request" if self.buffer else "idle"
+        if kind == "idle":
+            # The idle timer is not re-armed after every request (a timer handle a request
+            # cost a fifth of the request path): it checks this when it fires.
+            self._idle_since = self.loop.time()
         if kind == self._timer_kind:
             return  # a started request keeps its first deadline, however slowly it trickles
         self._cancel_timer()
-        settings = self.server.settings
-        idle_timeout = settings.idle_timeout if self.server.accepting else LINGER_SECONDS
-        self._start_timer(kind, settings.header_timeout if kind == "request" else idle_timeout)
+        timeout = self.server.settings.header_timeout if kind == "request" else self._idle_timeout
+        self._start_timer(kind, timeout)
+
+    @property
+    def _idle_timeout(self) -> float:
+        return self.server.settings.idle_timeout if self.server.accepting else LINGER_SECONDS
 
     def _start_timer(self, kind: str, seconds: float) -> None:
         self._timer_kind = kind
@@ -991,7 +1003,11 @@ class HttpConnection(asyncio.Protocol):
             else:
                 self.transport.close()
         else:
-            self.close()
+            remaining = self._idle_since + self._idle_timeout - self.loop.time()
+            if remaining > 0:  # a request came and went since the timer was set
+                self._start_timer("idle", remaining)
+            else:
+                self.close()
 
 
 # ---------------------------------------------------------------------------

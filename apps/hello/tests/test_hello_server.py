@@ -311,6 +311,22 @@ def test_slow_client_times_out_while_others_are_served():
         proc.kill()
 
 
+def test_idle_timeout_counts_from_the_last_request():
+    proc = start_hello({"IDLE_TIMEOUT": "1s"})
+    try:
+        with proc.connect(timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert read_response(sock)[0] == 200
+            time.sleep(0.5)  # the gap under test, not a synchronisation
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert read_response(sock)[0] == 200
+            last_answer = time.monotonic()
+            assert is_closed(sock)  # closed by the server once idle for IDLE_TIMEOUT
+            assert time.monotonic() - last_answer >= 0.9
+    finally:
+        proc.kill()
+
+
 def test_hundreds_of_idle_connections(server):
     idle = [server.connect() for _ in range(300)]
     try:
