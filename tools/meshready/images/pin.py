@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -150,10 +150,10 @@ def _replace(text: str, node: Node, value: str, newline: str) -> _Edit:
     """Replace a scalar's span with `value`; a block scalar (`|`, `>`) becomes a plain one
     that ends its line as the block did."""
     start, end = node.start_mark.index, node.end_mark.index
-    if node.style in ("|", ">"):
+    if getattr(node, "style", None) in ("|", ">"):
         ends_line = text[start:end].endswith("\n")
         return _Edit(start, end, _scalar(value, None) + (newline if ends_line else ""))
-    return _Edit(start, end, _scalar(value, node.style))
+    return _Edit(start, end, _scalar(value, getattr(node, "style", None)))
 
 
 def _entry_edits(text: str, entry: MappingNode, pin: Pin, newline: str) -> list[_Edit]:
@@ -175,7 +175,7 @@ def _entry_edits(text: str, entry: MappingNode, pin: Pin, newline: str) -> list[
     elif "newTag" in pairs:
         # The digest takes newTag's place, keeping its quoting and end-of-line comment.
         key, value = pairs["newTag"]
-        renamed = _scalar("digest", key.style)
+        renamed = _scalar("digest", getattr(key, "style", None))
         edits.append(_Edit(key.start_mark.index, key.end_mark.index, renamed))
         edits.append(_replace(text, value, pin.digest, newline))
     else:
@@ -394,7 +394,7 @@ def pin_text(text: str, pins: Iterable[Pin], source: str = "kustomization") -> s
         if index is None:
             missing.append(p)
         else:
-            edits += _entry_edits(text, entries[index], p, newline)
+            edits += _entry_edits(text, cast(MappingNode, entries[index]), p, newline)
     edits += _append_edits(text, root, images, missing, newline)
     updated = text
     # From the end backwards, so earlier spans keep their offsets; a deletion before an

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,11 @@ def _version_of(command: tuple[str, ...]) -> str:
 
 
 def find_kustomize(
-    env: dict[str, str] | None = None, memory_mib: int = DEFAULT_MEMORY_MIB
+    env: Mapping[str, str] | None = None, memory_mib: int = DEFAULT_MEMORY_MIB
 ) -> Kustomize:
-    env = os.environ if env is None else env
-    path_var = env.get("PATH", "")
-    explicit = env.get("KUSTOMIZE")
+    environment: Mapping[str, str] = os.environ if env is None else env
+    path_var = environment.get("PATH", "")
+    explicit = environment.get("KUSTOMIZE")
     if explicit:
         resolved = shutil.which(explicit, path=path_var)
         if resolved is None:
