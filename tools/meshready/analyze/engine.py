@@ -32,6 +32,7 @@ from typing import Any
 from meshready.analyze.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
 from meshready.analyze.rules import suppression as supp
 from meshready.analyze.rules.model import (
+    SYSTEM_NAMESPACES,
     Context,
     K8sObject,
     Service,
@@ -44,7 +45,6 @@ from meshready.analyze.rules.model import (
     labels_match,
     string_map,
 )
-from meshready.analyze.rules.model import SYSTEM_NAMESPACES
 from meshready.analyze.rules.model import Path as FieldPath
 from meshready.analyze.sources import InputError, LoadedObject, render_errors
 from meshready.config import RepoConfig
@@ -225,6 +225,7 @@ def build_context(
         for pdb in pdb_scan.get(namespace, ()):
             if _pdb_selects(pdb_selectors[id(pdb)], labels):
                 matched_pdbs.append(pdb)
+        ctx.workload_namespaces.add(namespace)
         ctx.services_of[id(workload)] = sorted(matched, key=lambda s: s.index)
         ctx.pdbs_of[id(workload)] = matched_pdbs
     return ctx, everything

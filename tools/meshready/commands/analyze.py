@@ -31,7 +31,7 @@ the exit code is 1.
 Suppress one finding on the object itself, with a reason:
   metadata.annotations: {meshready.dev/ignore: "MR203,MR209: reason"}
 Disable rules or change their severity per target in pyproject.toml
-([tool.meshready.rules."TARGET"], "files" for plain manifests; see docs/rules.md)."""
+([tool.meshready.rules."TARGET"], "files" for plain manifests; see `meshready rules --markdown`)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -285,6 +285,8 @@ class Context:
     service_accounts: dict[tuple[str, str], K8sObject] = field(default_factory=dict)
     # (namespace, kind, name) of a scale target -> HorizontalPodAutoscaler
     autoscalers: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict)
+    # namespaces (namespace_key) that hold at least one workload of the target
+    workload_namespaces: set[str] = field(default_factory=set)
 
 
 def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
