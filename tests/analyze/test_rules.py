@@ -1,8 +1,13 @@
 """Every rule of the catalog against its fixtures: one that fires, one that does not,
-one suppressed (tests/fixtures/rules/<ID>/{fires,passes,suppressed}.yaml).
+one suppressed (tests/fixtures/rules/<ID>/{fires,passes,suppressed}.yaml), and a fixture
+for each boundary of the rule (tests/fixtures/rules/<ID>/boundary-*.yaml).
 
 A fixture's first line may say `# settings: production, require_digest, disable=MR001`;
 the objects are analysed as one rendered target whose objects come from that file.
+A boundary fixture says what it expects in comment lines at its top:
+
+    # expect: MR113=0 MR101=1     active findings per rule (exactly that many)
+    # suppressed: MR203=1         suppressed findings per rule
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ TARGET = "fixtures"
 
 def analyze_fixture(path: Path) -> AnalysisReport:
     text = path.read_text()
-    first = text.splitlines()[0]
-    flags = first.removeprefix("# settings:").split(",") if first.startswith("# settings:") else []
+    first = next((ln for ln in text.splitlines() if ln.startswith("# settings:")), "")
+    flags = first.removeprefix("# settings:").split(",") if first else []
     flags = [f.strip() for f in flags]
     disabled = [f.removeprefix("disable=") for f in flags if f.startswith("disable=")]
     table = {
@@ -109,3 +114,44 @@ def test_rules_command_lists_the_catalog(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     for rule in CATALOG.values():
         assert f"{rule.id}  {rule.name}" in result.stdout
+
+
+BOUNDARIES = sorted(FIXTURES.glob("MR*/boundary-*.yaml"))
+
+
+def expectations(path: Path, marker: str) -> dict[str, int]:
+    """`# <marker>: MR113=0 MR101=1` lines at the top of a fixture, as {rule: count}."""
+    found: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(f"# {marker}:"):
+            for pair in line.split(":", 1)[1].split():
+                rule_id, count = pair.split("=")
+                found[rule_id] = int(count)
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    BOUNDARIES,
+    ids=[f"{p.parent.name}/{p.stem.removeprefix('boundary-')}" for p in BOUNDARIES],
+)
+def test_boundary(path: Path):
+    expected = expectations(path, "expect")
+    expected_suppressed = expectations(path, "suppressed")
+    assert expected or expected_suppressed, f"{path.name} states no expectation"
+    report = analyze_fixture(path)
+    for rule_id, count in expected.items():
+        found = [f"{f.object}: {f.message}" for f in report.findings if f.rule.id == rule_id]
+        assert len(found) == count, f"{rule_id}: expected {count}, got {found}"
+    for rule_id, count in expected_suppressed.items():
+        found = [f"{f.object}: {f.message}" for f in report.suppressed if f.rule.id == rule_id]
+        assert len(found) == count, f"{rule_id} suppressed: expected {count}, got {found}"
+    # A boundary fixture is about its own rule: it must pin that rule down.
+    assert path.parent.name in {**expected, **expected_suppressed}
+
+
+def test_every_rule_has_boundary_fixtures():
+    covered = {p.parent.name for p in BOUNDARIES}
+    assert [r for r in ALL_RULES if r not in covered] == []

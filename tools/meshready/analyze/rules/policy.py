@@ -386,7 +386,7 @@ def automount_service_account_token(workload: Workload, ctx: Context) -> Iterato
     if spec.get("automountServiceAccountToken") is not None:
         return  # false, or an explicit true: the token is declared as used
     name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-    account = ctx.service_accounts.get((workload.namespace, str(name)))
+    account = ctx.service_accounts.get((workload.namespace_key, str(name)))
     if account is not None and account.obj.get("automountServiceAccountToken") is False:
         return
     yield Hit(workload.pod_spec_path)
@@ -417,7 +417,7 @@ def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
         return
     if not _serving(workload, ctx):
         return
-    hpa = ctx.autoscalers.get((workload.namespace, workload.kind, workload.name))
+    hpa = ctx.autoscalers.get((workload.namespace_key, workload.kind, workload.name))
     if hpa is not None:
         minimum = get(hpa.obj, ("spec", "minReplicas"), 1)
         if isinstance(minimum, int) and minimum < 2:
