@@ -208,6 +208,10 @@ def test_per_target_config_disables_and_reweights(tmp_path: Path):
         ),
         ('[tool.meshready.rules."overlays/dev"]\nmute = true', "unknown key(s) mute"),
         ('analyze_fail_on = "never"', "unknown severity"),
+        (
+            'production_target = ["overlays/prod"]',
+            "unknown key 'production_target' (did you mean 'production_targets'?)",
+        ),
     ],
 )
 def test_bad_configuration_is_a_usage_error(tmp_path: Path, config: str, message: str):
@@ -332,3 +336,30 @@ def test_analysis_config_rejects_a_non_list_of_production_targets(tmp_path: Path
     write_tree(tmp_path, {"pyproject.toml": '[tool.meshready]\nproduction_targets = "x"\n'})
     with pytest.raises(MeshreadyError, match="production_targets"):
         analysis_config(load_config(tmp_path))
+
+
+def test_star_table_is_merged_under_the_per_target_table():
+    config = AnalysisConfig(
+        per_target={
+            "*": {
+                "disable": ["MR209"],
+                "severity": {"MR203": "info", "MR204": "warning"},
+                "require_digest": True,
+            },
+            "overlays/prod": {"severity": {"MR203": "error"}, "require_digest": False},
+        }
+    )
+    prod, dev = config.for_target("overlays/prod"), config.for_target("overlays/dev")
+    # Severities: the target's own wins, the "*" one fills in; disables add up.
+    assert prod.severity["MR203"].label == "error" and dev.severity["MR203"].label == "info"
+    assert prod.severity["MR204"].label == "warning"
+    assert prod.disabled == dev.disabled == frozenset({"MR209"})
+    # A flag the target sets overrides "*", also to false.
+    assert prod.settings.require_digest is False and dev.settings.require_digest is True
+
+
+def test_every_key_of_this_repository_is_in_the_schema():
+    from meshready.config import SCHEMA
+
+    config = load_config(Path(__file__).resolve().parents[2])  # would raise on an unknown key
+    assert set(config.raw) <= set(SCHEMA)

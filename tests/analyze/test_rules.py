@@ -94,6 +94,33 @@ def test_every_rule_is_documented_and_has_fixtures():
         assert (rule.check is None) == (rule.scope is Scope.ENGINE)
 
 
+@pytest.mark.parametrize("rule_id", [r for r in ALL_RULES if r[2] in "012"])
+def test_rule_says_what_upstream_does_and_how_to_answer_it(rule_id: str):
+    rule = CATALOG[rule_id]
+    assert rule.upstream and rule.deliberate, rule_id
+    # Hints are read by people analysing their own files: nothing of this repository.
+    for text in (rule.remediation, rule.deliberate, rule.description):
+        assert "nox" not in text and "docs/" not in text, (rule_id, text)
+    if rule.check is not None:
+        assert rule.reference.startswith("https://"), rule_id
+
+
+def test_text_hints_link_absolute_documentation():
+    report = analyze_fixture(FIXTURES / "MR211" / "fires.yaml")
+    from meshready.analyze import output as analyze_output
+
+    hints = analyze_output.text(report).split("how to fix:\n", 1)[1]
+    assert "docs/rules.md" not in hints and "nox" not in hints
+    assert "(https://kubernetes.io/docs/concepts/containers/images/#image-names)" in hints
+
+
+def test_renamed_rules_keep_their_former_names():
+    from meshready.analyze.rules import by_id_or_name
+
+    assert by_id_or_name("inject-annotation-on-workload").id == "MR114"
+    assert by_id_or_name("unknown-sidecar-annotation").id == "MR115"
+
+
 def test_rule_ids_and_names_are_unique_and_stable_format():
     names = [r.name for r in CATALOG.values()]
     assert len(set(names)) == len(names)
@@ -154,4 +181,4 @@ def test_boundary(path: Path):
 
 def test_every_rule_has_boundary_fixtures():
     covered = {p.parent.name for p in BOUNDARIES}
-    assert [r for r in ALL_RULES if r not in covered] == []
+    assert [r for r in ALL_RULES if r[2] in "012" and r not in covered] == []
