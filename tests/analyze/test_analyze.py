@@ -4,6 +4,7 @@ suppression, per-target config, output formats (SARIF checked against its schema
 from __future__ import annotations
 
 import json
+import textwrap
 from importlib import resources
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def repo_files(extra_config: str = "") -> dict[str, str]:
             namePrefix: prod-
             patches:
             - path: hostnet.yaml
+            - patch: |-
+                - op: add
+                  path: /spec/template/spec/hostPID
+                  value: true
+              target: {kind: Deployment, name: web}
         """,
         "overlays/prod/hostnet.yaml": """
             apiVersion: apps/v1
@@ -125,12 +131,14 @@ def test_source_lines_through_a_real_kustomize_overlay(repo: Path):
     assert image["object"] == "Deployment shop/prod-web"
     assert (image["file"], image["line"]) == ("base/web/deployment.yaml", LINE_OF_IMAGE)
     assert by_rule["MR203"]["line"] == LINE_OF_CONTAINER_SC
-    # hostNetwork exists only in the overlay's patch: the finding falls back to the nearest
-    # ancestor present in the source, the pod spec of the base.
+    # hostNetwork exists only in the overlay's patch: the finding points at the patch.
     host = by_rule["MR112"]
-    assert host["file"] == "base/web/deployment.yaml"
-    assert BASE_DEPLOYMENT.splitlines()[host["line"] - 1].strip() == "spec:"
-    assert host["line"] > BASE_DEPLOYMENT.splitlines().index("  template:")
+    assert (host["file"], host["line"]) == ("overlays/prod/hostnet.yaml", 8)
+    # hostPID comes from an inline JSON 6902 patch: the line of its operation.
+    pid = by_rule["MR207"]
+    kustomization = repo_files()["overlays/prod/kustomization.yaml"]
+    op_line = textwrap.dedent(kustomization).lstrip("\n").splitlines().index("    - op: add") + 1
+    assert (pid["file"], pid["line"]) == ("overlays/prod/kustomization.yaml", op_line)
     service = by_rule["MR102"]
     assert (service["object"], service["file"], service["line"]) == (
         "Service shop/prod-web",

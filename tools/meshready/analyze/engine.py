@@ -49,7 +49,7 @@ from meshready.analyze.rules.model import Path as FieldPath
 from meshready.analyze.sources import InputError, LoadedObject, render_errors
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
-from meshready.manifests.locate import Locator
+from meshready.manifests.locate import Locator, PatchLocator
 from meshready.manifests.workloads import pod_template_path
 from meshready.render import RenderResult
 
@@ -341,16 +341,31 @@ def _exempt(subject: K8sObject) -> bool:
     )
 
 
-def _line(rendered: Any, locator: Locator | None, item: K8sObject, path: FieldPath) -> int | None:
+@dataclass
+class _Locators:
+    source: Locator
+    patches: PatchLocator
+
+
+def _where(
+    rendered: Any, locators: _Locators | None, item: K8sObject, path: FieldPath
+) -> tuple[str | None, int | None]:
+    """(file, line) of a finding: the plain file's own line; for a rendered object the
+    overlay patch that set the field, else the line in the object's source file."""
     if isinstance(rendered, LoadedObject):  # a plain file: its loader knows every line
-        return rendered.line_of(path)
-    if locator is not None:
-        return locator.locate(item.source_path, item.kind, item.name, path)
-    return None
+        return item.source_path, rendered.line_of(path)
+    if locators is None:
+        return item.source_path, None
+    transformations = (rendered.origin or {}).get("transformations")
+    if transformations:
+        patched = locators.patches.locate(transformations, item.kind, item.name, path)
+        if patched is not None:
+            return patched
+    return item.source_path, locators.source.locate(item.source_path, item.kind, item.name, path)
 
 
 def analyze_target(
-    result: RenderResult, analysis: AnalysisConfig, locator: Locator | None
+    result: RenderResult, analysis: AnalysisConfig, locators: _Locators | None
 ) -> tuple[list[Finding], list[Finding], int]:
     """(active findings, suppressed findings, object count) of one rendered target."""
     target_rules = analysis.for_target(result.target)
@@ -416,7 +431,7 @@ def analyze_target(
             finding.suppressed = f"disabled for {result.target} in pyproject.toml"
         elif rule.id in (reasons := suppressions.get(id(item), supp.Suppression()).rules):
             finding.suppressed = reasons[rule.id]
-        finding.line = _line(result.objects[item.index], locator, item, hit.path)
+        finding.file, finding.line = _where(result.objects[item.index], locators, item, hit.path)
         (suppressed if finding.suppressed else active).append(finding)
     active.sort(key=lambda f: f.order)
     suppressed.sort(key=lambda f: f.order)
@@ -434,7 +449,7 @@ def analyze(
     """Analyse every successfully rendered target (or group of plain files); a target that
     failed to render is an error of the report, as are the input `errors` given. `root`
     enables source line lookup for rendered objects (plain-file objects know their lines)."""
-    locator = Locator(root) if root is not None else None
+    locators = _Locators(Locator(root), PatchLocator(root)) if root is not None else None
     report = AnalysisReport(
         targets=[],
         findings=[],
@@ -450,7 +465,7 @@ def analyze(
             if not result.ok:
                 continue
             report.notes.extend(unchecked_pod_templates(result))
-            active, suppressed, count = analyze_target(result, analysis, locator)
+            active, suppressed, count = analyze_target(result, analysis, locators)
             report.targets.append(result.target)
             report.findings.extend(active)
             report.suppressed.extend(suppressed)
