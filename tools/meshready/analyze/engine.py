@@ -382,10 +382,10 @@ def analyze_target(
         (everything, _checks(Scope.OBJECT)),
     ):
         for start in range(0, len(subjects), _BLOCK):
-            block: list[Any] = subjects[start : start + _BLOCK]
-            exempt = [s for s in block if _exempt(s)]
-            if exempt:
-                block = [s for s in block if not _exempt(s)]
+            block: list[Any] = []
+            exempt: list[Any] = []
+            for subject in subjects[start : start + _BLOCK]:
+                (exempt if _exempt(subject) else block).append(subject)
             for rule, check in rules:
                 for subject in block:
                     for hit in check(subject, ctx):

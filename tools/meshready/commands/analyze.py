@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_render_flags(parser)
+    for action in parser._actions:  # the shared positional, described for analyze's inputs
+        if action.dest == "targets":
+            action.metavar = "INPUT"
+            action.help = (
+                "kustomization directories, manifest files or directories, `-` for stdin "
+                "(default: every target under the configured roots)"
+            )
     parser.add_argument(
         "--output",
         "-o",

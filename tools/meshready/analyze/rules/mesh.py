@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from typing import Any
 
 from meshready.analyze.rules.base import Hit, Scope, Severity, rule
 from meshready.analyze.rules.model import (
@@ -760,15 +761,18 @@ def _workload_injection(workload: Workload, ctx: Context) -> Iterator[Hit]:
     yield Hit(path, detail)
 
 
-def _annotation_places(subject: K8sObject) -> Iterator[tuple[str, tuple, dict[str, str]]]:
+def _annotation_places(subject: K8sObject) -> Iterator[tuple[str, tuple, dict[str, Any]]]:
     """(resource Istio would see, path, annotations) of an object: its own metadata, and
-    for a workload its pod template, which Istio sees as the Pod."""
+    for a workload its pod template, which Istio sees as the Pod. The raw maps, not the
+    str views: most objects carry no annotation, and the views would cost a dict each."""
+    own = as_dict(subject.metadata.get("annotations"))
     if isinstance(subject, Workload):
         if subject.kind == "Pod":
-            yield "Pod", ("metadata", "annotations"), subject.annotations
+            yield "Pod", ("metadata", "annotations"), own
             return
-        yield "Pod", (*subject.template_path, "metadata", "annotations"), subject.pod_annotations
-    yield subject.kind, ("metadata", "annotations"), subject.annotations
+        pod = as_dict(subject.pod_metadata.get("annotations"))
+        yield "Pod", (*subject.template_path, "metadata", "annotations"), pod
+    yield subject.kind, ("metadata", "annotations"), own
 
 
 @rule(
@@ -794,7 +798,7 @@ def _annotation_places(subject: K8sObject) -> Iterator[tuple[str, tuple, dict[st
 def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
     for resource, path, present in _annotation_places(subject):
         for key in present:
-            kinds = ISTIO_ANNOTATIONS.get(key)
+            kinds = ISTIO_ANNOTATIONS.get(str(key))
             if kinds is None or "Any" in kinds or resource in kinds:
                 continue
             if kinds == _POD and isinstance(subject, Workload):
@@ -828,7 +832,7 @@ def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit
 )
 def unknown_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
     for _, path, present in _annotation_places(subject):
-        for key in present:
+        for key in map(str, present):
             if istio_annotation(key) and key not in ISTIO_ANNOTATIONS:
                 close = difflib.get_close_matches(key, ISTIO_ANNOTATIONS, n=1, cutoff=0.8)
                 yield Hit((*path, key), f"{key} (did you mean {close[0]}?)" if close else key)
