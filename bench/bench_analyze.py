@@ -55,7 +55,7 @@ def app_objects(namespace: str, app: int, flawed: bool) -> list[dict[str, Any]]:
                 "replicas": 2,
                 "selector": {"matchLabels": {"app": name}},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": dict(labels)},  # no YAML anchor in the files
                     "spec": {
                         "serviceAccountName": name,
                         "automountServiceAccountToken": False,

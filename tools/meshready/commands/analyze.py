@@ -10,7 +10,7 @@ from meshready import render
 from meshready.analyze import output as analyze_output
 from meshready.analyze.engine import analysis_config, analyze
 from meshready.analyze.rules import Severity
-from meshready.analyze.sources import load_plain, split_inputs
+from meshready.analyze.sources import cyclic_gc_paused, load_plain, split_inputs
 from meshready.commands.common import add_render_flags, render_selected
 from meshready.config import load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
@@ -81,16 +81,17 @@ def run(args: argparse.Namespace) -> int:
     if inputs.targets or not args.targets:
         chosen = [render.target_path(config.root, t) for t in inputs.targets] or None
         _, _, results = render_selected(args, config, chosen)
-    plain = load_plain(inputs.files) if inputs.files else None
     fail_on = Severity.parse(args.fail_on) if args.fail_on else None
-    report = analyze(
-        [*results, *([plain.result] if plain else [])],
-        analysis,
-        config.root,
-        fail_on,
-        errors=plain.errors if plain else (),
-        notes=plain.notes if plain else (),
-    )
+    with cyclic_gc_paused(freeze=True):  # what is loaded lives until the process ends
+        plain = load_plain(inputs.files) if inputs.files else None
+        report = analyze(
+            [*results, *([plain.result] if plain else [])],
+            analysis,
+            config.root,
+            fail_on,
+            errors=plain.errors if plain else (),
+            notes=plain.notes if plain else (),
+        )
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     output = analyze_output.render(report, args.output, args.verbose)

@@ -3,6 +3,7 @@ field path to the line of the file a person edits. Used by analysis and validati
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -296,3 +297,127 @@ def _get(data: Any, path: tuple) -> Any:
             return _MISSING
         data = data[key]
     return data
+
+
+# ---------------------------------------------------------------- lines without composing
+
+# Text that makes the block-structure walk below unsure of a document: anchors, aliases,
+# tags, merge keys, complex keys, tabs, escapes, directives. Such documents are composed.
+_UNSURE = re.compile(r"[&*!\t\\%]|<<|\?\s")
+_KEY = re.compile(
+    r"""^(?:"([^"]*)"|'([^']*)'|([^\s#'"{\[\]}>|,-][^#]*?|-[^\s#][^#]*?))\s*:(?:\s+(.*))?$"""
+)
+
+
+@functools.lru_cache(maxsize=64)  # findings cluster: several lines asked of one document
+def _entries_of(text: str) -> tuple[tuple[int, int, bool, str | None, str], ...]:
+    return tuple(_entries(text.split("\n")))
+
+
+def _entries(lines: list[str]) -> list[tuple[int, int, bool, str | None, str]]:
+    """(line index, column, is a sequence item, key or None, rest) of each content line."""
+    found = []
+    for index, raw in enumerate(lines):
+        text = raw.rstrip("\r")
+        content = text.lstrip(" ")
+        if not content or content.startswith("#") or content in ("---", "..."):
+            continue
+        column = len(text) - len(content)
+        dash = content == "-" or content.startswith("- ")
+        if dash:
+            inner = content[1:].lstrip(" ")
+            column_inner = column + len(content) - len(inner)
+            found.append((index, column, True, None, inner))
+            if inner == "-" or inner.startswith("- "):  # `- - x`: a walk declines it
+                found.append((index, column_inner, False, None, inner))
+                continue
+            if inner and not inner.startswith("#"):
+                content, column = inner, column_inner
+            else:
+                continue
+        match = _KEY.match(content)
+        if match:
+            key = next(g for g in match.groups()[:3] if g is not None)
+            found.append((index, column, False, key.strip(), (match.group(4) or "").strip()))
+        elif not dash:
+            found.append((index, column, False, None, content))
+    return found
+
+
+def block_line_of(document: LoadedDocument, path: Path_) -> int | None:
+    """`document.line_of(path)` read off the text of a block-style document, without
+    composing it (PyYAML's compose costs about a millisecond a document, and a plain-file
+    analysis asks for a line in hundreds of them). None when the text holds anything the
+    walk is not sure of; the caller then composes (`LoadedDocument.line_of`)."""
+    text = document.text
+    if _UNSURE.search(text) or text.lstrip().startswith(("{", "[", '"', "'")):
+        return None
+    entries = _entries_of(text)
+    if not entries:
+        return None
+    line = entries[0][0]
+    # The node being walked: the entries [start, end) that make it up, and its column.
+    start, end, column = 0, len(entries), entries[0][1]
+    for key in path:
+        node = entries[start:end]
+        if not node:
+            break  # a scalar or null value: no child, the nearest ancestor's line
+        if any(e[1] < column for e in node):
+            return None
+        at_column = [i for i, e in enumerate(node) if e[1] == column]
+        if node[0][2] and node[0][1] == column:  # a block sequence
+            if any(not node[i][2] for i in at_column):
+                return None
+            if not isinstance(key, int) or key < 0 or key >= len(at_column):
+                break
+            position = start + at_column[key]
+            after = start + at_column[key + 1] if key + 1 < len(at_column) else end
+            dash = entries[position]
+            below = entries[position + 1] if position + 1 < after else None
+            if dash[4] and not dash[4].startswith("#"):
+                if below is None or below[0] != dash[0]:
+                    return (
+                        None
+                        if dash[4].startswith(("{", "[", "|", ">"))
+                        else (document.first_line + dash[0])
+                    )
+                line = dash[0]  # `- key: value`: the item's mapping starts on the dash line
+            else:
+                if below is None:
+                    line = dash[0]
+                    start = end = after
+                    continue
+                line = below[0]
+            start, end, column = position + 1, after, below[1]
+            continue
+        if not isinstance(key, str):
+            return None
+        keys = [i for i in at_column if not node[i][2]]
+        if any(node[i][3] is None for i in keys) or (at_column and at_column[0] not in keys):
+            return None
+        matches = [i for i in keys if node[i][3] == key]
+        if not matches:
+            break
+        index = matches[-1]  # the last duplicate wins, as in the data
+        entry = node[index]
+        following = [i for i in keys if i > index]
+        after = start + following[0] if following else end
+        line = entry[0]
+        rest = entry[4]
+        if rest and not rest.startswith("#"):
+            if rest.startswith(("{", "[", "|", ">")):
+                return None  # a flow collection or block scalar: composed for exactness
+            start = end = after  # an inline scalar: nothing below it
+            continue
+        child_start = start + index + 1
+        if child_start >= after:
+            start = end = after
+            continue
+        start, end, column = child_start, after, entries[child_start][1]
+    return document.first_line + line
+
+
+def fast_line_of(document: LoadedDocument, path: Path_) -> int:
+    """The line of `path` in `document`, from its text when that is sure, else composed."""
+    found = block_line_of(document, path)
+    return found if found is not None else document.line_of(tuple(path))

@@ -761,18 +761,21 @@ def _workload_injection(workload: Workload, ctx: Context) -> Iterator[Hit]:
     yield Hit(path, detail)
 
 
-def _annotation_places(subject: K8sObject) -> Iterator[tuple[str, tuple, dict[str, Any]]]:
+def _annotation_places(subject: K8sObject) -> list[tuple[str, tuple, dict[str, Any]]]:
     """(resource Istio would see, path, annotations) of an object: its own metadata, and
-    for a workload its pod template, which Istio sees as the Pod. The raw maps, not the
-    str views: most objects carry no annotation, and the views would cost a dict each."""
-    own = as_dict(subject.metadata.get("annotations"))
-    if isinstance(subject, Workload):
-        if subject.kind == "Pod":
-            yield "Pod", ("metadata", "annotations"), own
-            return
-        pod = as_dict(subject.pod_metadata.get("annotations"))
-        yield "Pod", (*subject.template_path, "metadata", "annotations"), pod
-    yield subject.kind, ("metadata", "annotations"), own
+    for a workload its pod template, which Istio sees as the Pod. Only non-empty maps, and
+    the raw ones, not the str views: most objects carry no annotation, and these rules run
+    on every object."""
+    places = []
+    own = subject.metadata.get("annotations")
+    if isinstance(subject, Workload) and subject.kind != "Pod":
+        pod = subject.pod_metadata.get("annotations")
+        if pod and isinstance(pod, dict):
+            places.append(("Pod", (*subject.template_path, "metadata", "annotations"), pod))
+    if own and isinstance(own, dict):
+        resource = "Pod" if subject.kind == "Pod" else subject.kind
+        places.append((resource, ("metadata", "annotations"), own))
+    return places
 
 
 @rule(
