@@ -304,53 +304,67 @@ def _get(data: Any, path: tuple) -> Any:
 # Text that makes the block-structure walk below unsure of a document: anchors, aliases,
 # tags, merge keys, complex keys, tabs, escapes, directives. Such documents are composed.
 _UNSURE = re.compile(r"[&*!\t\\%]|<<|\?\s")
-_KEY = re.compile(
-    r"""^(?:"([^"]*)"|'([^']*)'|([^\s#'"{\[\]}>|,-][^#]*?|-[^\s#][^#]*?))\s*:(?:\s+(.*))?$"""
-)
+
+Entry = tuple[int, int, bool, "str | None", str]  # line, column, sequence item, key, rest
+
+
+def _key_of(content: str) -> tuple[str, str] | None:
+    """(key, rest after the colon) of a `key: value` line, or None."""
+    if content[0] in "\"'":
+        end = content.find(content[0], 1)
+        if end < 0 or content[end + 1 : end + 2] != ":":
+            return None
+        after = content[end + 2 :]
+        if after and after[0] != " ":
+            return None
+        return content[1:end], after.strip()
+    if content[0] in "{[]}>|,#":
+        return None
+    colon = content.find(": ")
+    if colon < 0:
+        if not content.endswith(":"):
+            return None
+        colon = len(content) - 1
+    key = content[:colon].rstrip()
+    if not key or " #" in key:
+        return None
+    return key, content[colon + 1 :].strip()
 
 
 @functools.lru_cache(maxsize=64)  # findings cluster: several lines asked of one document
-def _entries_of(text: str) -> tuple[tuple[int, int, bool, str | None, str], ...]:
-    return tuple(_entries(text.split("\n")))
-
-
-def _entries(lines: list[str]) -> list[tuple[int, int, bool, str | None, str]]:
-    """(line index, column, is a sequence item, key or None, rest) of each content line."""
-    found = []
-    for index, raw in enumerate(lines):
-        text = raw.rstrip("\r")
-        content = text.lstrip(" ")
-        if not content or content.startswith("#") or content in ("---", "..."):
+def _entries_of(text: str) -> tuple[Entry, ...]:
+    """(line index, column, is a sequence item, key or None, rest) of each content line;
+    a `- key: value` line gives two entries, the item and its first key."""
+    found: list[Entry] = []
+    for index, raw in enumerate(text.split("\n")):
+        content = raw.lstrip(" ").rstrip()
+        if not content or content[0] == "#" or content in ("---", "..."):
             continue
-        column = len(text) - len(content)
-        dash = content == "-" or content.startswith("- ")
-        if dash:
+        column = len(raw) - len(raw.lstrip(" "))
+        if content[0] == "-" and (len(content) == 1 or content[1] == " "):
             inner = content[1:].lstrip(" ")
-            column_inner = column + len(content) - len(inner)
             found.append((index, column, True, None, inner))
-            if inner == "-" or inner.startswith("- "):  # `- - x`: a walk declines it
-                found.append((index, column_inner, False, None, inner))
+            if not inner or inner[0] == "#":
                 continue
-            if inner and not inner.startswith("#"):
-                content, column = inner, column_inner
-            else:
+            column += len(content) - len(inner)
+            content = inner
+            if content[0] == "-" and (len(content) == 1 or content[1] == " "):
+                found.append((index, column, False, None, content))  # `- - x`: declined
                 continue
-        match = _KEY.match(content)
-        if match:
-            key = next(g for g in match.groups()[:3] if g is not None)
-            found.append((index, column, False, key.strip(), (match.group(4) or "").strip()))
-        elif not dash:
+        pair = _key_of(content)
+        if pair is not None:
+            found.append((index, column, False, pair[0], pair[1]))
+        else:
             found.append((index, column, False, None, content))
-    return found
+    return tuple(found)
 
 
 def block_line_of(document: LoadedDocument, path: Path_) -> int | None:
     """`document.line_of(path)` read off the text of a block-style document, without
-    composing it (PyYAML's compose costs about a millisecond a document, and a plain-file
-    analysis asks for a line in hundreds of them). None when the text holds anything the
-    walk is not sure of; the caller then composes (`LoadedDocument.line_of`)."""
+    composing it. None when the text holds anything the walk is not sure of (flow
+    collections on the way, anchors, tags, ...); the caller then composes."""
     text = document.text
-    if _UNSURE.search(text) or text.lstrip().startswith(("{", "[", '"', "'")):
+    if _UNSURE.search(text) or text.lstrip()[:1] in ("{", "[", '"', "'"):
         return None
     entries = _entries_of(text)
     if not entries:
@@ -359,61 +373,62 @@ def block_line_of(document: LoadedDocument, path: Path_) -> int | None:
     # The node being walked: the entries [start, end) that make it up, and its column.
     start, end, column = 0, len(entries), entries[0][1]
     for key in path:
-        node = entries[start:end]
-        if not node:
+        if start >= end:
             break  # a scalar or null value: no child, the nearest ancestor's line
-        if any(e[1] < column for e in node):
-            return None
-        at_column = [i for i, e in enumerate(node) if e[1] == column]
-        if node[0][2] and node[0][1] == column:  # a block sequence
-            if any(not node[i][2] for i in at_column):
+        at_column = []
+        for i in range(start, end):
+            entry_column = entries[i][1]
+            if entry_column < column:
+                return None
+            if entry_column == column:
+                at_column.append(i)
+        if entries[start][2] and entries[start][1] == column:  # a block sequence
+            if not all(entries[i][2] for i in at_column):
                 return None
             if not isinstance(key, int) or key < 0 or key >= len(at_column):
                 break
-            position = start + at_column[key]
-            after = start + at_column[key + 1] if key + 1 < len(at_column) else end
+            position = at_column[key]
+            after = at_column[key + 1] if key + 1 < len(at_column) else end
             dash = entries[position]
             below = entries[position + 1] if position + 1 < after else None
-            if dash[4] and not dash[4].startswith("#"):
+            if dash[4] and dash[4][0] != "#":
                 if below is None or below[0] != dash[0]:
-                    return (
-                        None
-                        if dash[4].startswith(("{", "[", "|", ">"))
-                        else (document.first_line + dash[0])
-                    )
+                    if dash[4][0] in "{[|>":
+                        return None
+                    return document.first_line + dash[0]  # a scalar item
                 line = dash[0]  # `- key: value`: the item's mapping starts on the dash line
+            elif below is None:
+                line = dash[0]
+                start = end = after
+                continue
             else:
-                if below is None:
-                    line = dash[0]
-                    start = end = after
-                    continue
                 line = below[0]
             start, end, column = position + 1, after, below[1]
             continue
         if not isinstance(key, str):
             return None
-        keys = [i for i in at_column if not node[i][2]]
-        if any(node[i][3] is None for i in keys) or (at_column and at_column[0] not in keys):
+        keys = [i for i in at_column if not entries[i][2]]
+        if not keys or keys[0] != at_column[0] or any(entries[i][3] is None for i in keys):
             return None
-        matches = [i for i in keys if node[i][3] == key]
-        if not matches:
+        index = -1
+        for i in keys:
+            if entries[i][3] == key:
+                index = i  # the last duplicate wins, as in the data
+        if index < 0:
             break
-        index = matches[-1]  # the last duplicate wins, as in the data
-        entry = node[index]
-        following = [i for i in keys if i > index]
-        after = start + following[0] if following else end
+        entry = entries[index]
+        after = next((i for i in keys if i > index), end)
         line = entry[0]
         rest = entry[4]
-        if rest and not rest.startswith("#"):
-            if rest.startswith(("{", "[", "|", ">")):
+        if rest and rest[0] != "#":
+            if rest[0] in "{[|>":
                 return None  # a flow collection or block scalar: composed for exactness
             start = end = after  # an inline scalar: nothing below it
             continue
-        child_start = start + index + 1
-        if child_start >= after:
+        if index + 1 >= after:
             start = end = after
             continue
-        start, end, column = child_start, after, entries[child_start][1]
+        start, end, column = index + 1, after, entries[index + 1][1]
     return document.first_line + line
 
 
