@@ -92,6 +92,31 @@ def build(session: nox.Session) -> None:
     session.run("meshready", "images", "build", "--smoke", *session.posargs)
 
 
+# The core that `nox -s mutate` mutates by default (docs/testing.md): pure logic the tests
+# must pin down, not the subprocess and terminal edges.
+MUTATION_CORE = (
+    "tools/meshready/analyze/rules",
+    "tools/meshready/analyze/engine.py",
+    "tools/meshready/validate/core.py",
+    "tools/meshready/validate/cache.py",
+    "tools/meshready/manifests/loader.py",
+    "tools/meshready/diff/core.py",
+    "tools/meshready/render/hydrate.py",
+)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing (mutmut) of the core, or of the paths after `--`
+    (`nox -s mutate -- tools/meshready/images/ref.py`); prints kill ratios and survivors."""
+    install_tooling(session, "test", "mutate")
+    paths = session.posargs or list(MUTATION_CORE)
+    patterns = [path.rstrip("/").removesuffix(".py").replace("/", ".") + "*" for path in paths]
+    # mutmut exits non-zero when mutants survive; the report below is the result.
+    session.run("mutmut", "run", *patterns, success_codes=[0, 1, 2])
+    session.run("python", "tools/mutation_report.py", *paths)
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark under bench/ (bench_*.py); each prints its figures."""

@@ -18,6 +18,7 @@ CONFIG_FILE = "pyproject.toml"
 SCHEMA: dict[str, str] = {
     "target_roots": "directories searched for kustomization targets (render)",
     "render_timeout": "seconds one kustomize build may take (render)",
+    "render_memory_mib": "address space one kustomize build may use, 0 for no limit (render)",
     "hydrate": "target -> directory of its committed hydrated output (render)",
     "production_targets": "targets held to the production rules (analyze, images)",
     "analyze_fail_on": "severity `meshready check` fails at (analyze)",
@@ -46,6 +47,8 @@ class RepoConfig:
     root: Path
     target_roots: tuple[str, ...] = ("overlays", "clusters")
     render_timeout: float = 60.0
+    # MiB of address space one `kustomize build` may use (0: no limit)
+    render_memory_mib: int = 2048
     # target path -> directory its hydrated output is committed to
     hydrate: dict[str, str] = field(default_factory=dict)
     # the whole [tool.meshready] table, for the concerns that read their own keys
@@ -79,8 +82,19 @@ def load_config(root: Path | None = None) -> RepoConfig:
             root=root,
             target_roots=tuple(str(r) for r in table.get("target_roots", RepoConfig.target_roots)),
             render_timeout=float(table.get("render_timeout", RepoConfig.render_timeout)),
+            render_memory_mib=_memory_mib(
+                table.get("render_memory_mib", RepoConfig.render_memory_mib)
+            ),
             hydrate={str(k): str(v) for k, v in table.get("hydrate", {}).items()},
             raw=table,
         )
     except (TypeError, ValueError, AttributeError) as err:
         raise MeshreadyError(f"{pyproject}: [tool.meshready]: {err}") from None
+
+
+def _memory_mib(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"render_memory_mib must be a whole number of MiB (0: no limit), not {value!r}"
+        )
+    return value

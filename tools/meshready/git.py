@@ -146,15 +146,16 @@ class GitState:
 
 def source_url(remote: str) -> str:
     """A browsable https URL for a git remote (scp-like ssh remotes included); remotes with
-    credentials in them are reduced to host and path."""
+    credentials in them are reduced to host and path. A remote that is a local path or a
+    file:// URL (a clone of a clone) names no public repository: "" then, and no label."""
     remote = remote.strip()
-    if not remote:
-        return ""
-    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(.+)", remote)
+    scp = re.fullmatch(r"(?:[\w.-]+@)?([\w-]+(?:\.[\w-]+)+):(?!//)(.+)", remote)
     if scp:
-        remote = f"https://{scp.group(1)}/{scp.group(2)}"
+        remote = f"https://{scp.group(1)}/{scp.group(2).lstrip('/')}"
     remote = re.sub(r"^(ssh|git)://([^@/]+@)?", "https://", remote)
     remote = re.sub(r"^(https?://)[^@/]+@", r"\1", remote)
+    if not re.match(r"https?://[^/]+\.[^/]+/.", remote):
+        return ""
     return remote.removesuffix(".git")
 
 

@@ -17,6 +17,7 @@ Configuration ([tool.meshready] in pyproject.toml):
     severity = { MR209 = "info" }
     require_digest = true                       # MR212 on
     require_namespace = true                    # MR113 for undeclared namespaces
+    external_gateways = true                    # Istio gateways installed elsewhere (MR313)
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class AnalysisConfig:
             table = self.per_target.get(key, {})
             merged["disable"] = [*merged["disable"], *table.get("disable", [])]
             merged["severity"] = {**merged["severity"], **table.get("severity", {})}
-            for flag in ("require_digest", "require_namespace"):
+            for flag in ("require_digest", "require_namespace", "external_gateways"):
                 if flag in table:
                     merged[flag] = table[flag]
         return TargetRules(
@@ -85,6 +86,7 @@ class AnalysisConfig:
                 production=target in self.production_targets,
                 require_digest=bool(merged.get("require_digest", False)),
                 require_namespace=bool(merged.get("require_namespace", False)),
+                external_gateways=bool(merged.get("external_gateways", False)),
             ),
         )
 
@@ -96,7 +98,7 @@ def _rule_id(name: str, where: str) -> str:
     return found.id
 
 
-_TARGET_KEYS = {"disable", "severity", "require_digest", "require_namespace"}
+_TARGET_KEYS = {"disable", "severity", "require_digest", "require_namespace", "external_gateways"}
 
 
 def analysis_config(config: RepoConfig) -> AnalysisConfig:
@@ -180,6 +182,11 @@ def build_context(
                 key = (item.namespace_key, str(ref.get("kind", "")), str(ref.get("name", "")))
                 ctx.autoscalers[key] = item
         everything.append(item)
+        group = item.api_group
+        ctx.objects[(group, kind, item.namespace, item.name)] = item
+        ctx.objects_by_kind.setdefault((group, kind), []).append(item)
+        if group.endswith("istio.io"):
+            ctx.istio_objects.append(item)
 
     # Services and PDBs by (namespace, one label pair their selector requires).
     service_index: dict[tuple[str, str, str], list[Service]] = defaultdict(list)
@@ -378,6 +385,7 @@ def analyze_target(
         (ctx.workloads, _checks(Scope.WORKLOAD)),
         (ctx.services, _checks(Scope.SERVICE)),
         (everything, _checks(Scope.OBJECT)),
+        (ctx.istio_objects, _checks(Scope.ISTIO)),
     ):
         for start in range(0, len(subjects), _BLOCK):
             block: list[Any] = []

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     # the base out, and the working tree renders as soon as the probe is back.
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        finding = pool.submit(kz.find_kustomize)
+        finding = pool.submit(kz.find_kustomize, None, config.render_memory_mib)
 
         def submit_side(root: Path, targets: list[str]) -> dict[str, Future]:
             kustomize = finding.result()

@@ -31,6 +31,7 @@ class Scope(enum.StrEnum):
     WORKLOAD = "workload"  # Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod
     SERVICE = "service"
     OBJECT = "object"  # every object of the target (annotations, Namespaces)
+    ISTIO = "istio"  # objects of the *.istio.io API groups (Gateway, VirtualService, ...)
     ENGINE = "engine"  # raised by the engine itself (suppression problems), no check function
 
 
@@ -115,7 +116,12 @@ def rule(
 def add(new: Rule) -> Rule:
     if new.id in CATALOG or any(r.name == new.name for r in CATALOG.values()):
         raise ValueError(f"duplicate rule {new.id} {new.name}")
-    category = {"0": "suppression", "1": "mesh readiness", "2": "workload policy"}[new.id[2]]
+    category = {
+        "0": "suppression",
+        "1": "mesh readiness",
+        "2": "workload policy",
+        "3": "istio configuration",
+    }[new.id[2]]
     registered = Rule(**{**new.__dict__, "category": category})
     CATALOG[new.id] = registered
     return registered

@@ -93,6 +93,12 @@ class K8sObject:
     def annotations(self) -> dict[str, str]:
         return string_map(self.metadata.get("annotations"))
 
+    @cached_property
+    def api_group(self) -> str:
+        """The API group of apiVersion ("" for the core group): versions of a group alike."""
+        group, _, _ = str(self.obj.get("apiVersion", "")).rpartition("/")
+        return group
+
     @property
     def namespace_key(self) -> str:
         """The namespace the object lands in: an omitted namespace is `default`, as for
@@ -264,6 +270,8 @@ class TargetSettings:
     require_digest: bool = False
     # Workloads whose Namespace object is not in the target are flagged too.
     require_namespace: bool = False
+    # Istio ingress/egress gateways are installed outside this target (MR313 stays quiet).
+    external_gateways: bool = False
 
 
 @dataclass
@@ -287,6 +295,14 @@ class Context:
     autoscalers: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict)
     # namespaces (namespace_key) that hold at least one workload of the target
     workload_namespaces: set[str] = field(default_factory=set)
+    # Every object by (apiVersion group, kind, namespace, name), and by (group, kind) in
+    # render order: cross-references between custom resources (Istio's MR3xx) look here.
+    objects: dict[tuple[str, str, str, str], K8sObject] = field(default_factory=dict)
+    objects_by_kind: dict[tuple[str, str], list[K8sObject]] = field(default_factory=dict)
+    # Objects of the *.istio.io API groups: the subjects of Scope.ISTIO rules.
+    istio_objects: list[K8sObject] = field(default_factory=list)
+    # Views a rule family derives once per target from the indexes above, by family name.
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
