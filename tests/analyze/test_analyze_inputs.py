@@ -287,3 +287,23 @@ def test_per_target_config_applies_to_the_files_group(manifests: Path):
     found = records(run_cli("analyze", "manifests", "-o", "json", "-v", cwd=manifests))
     image = next(r for r in found if r["rule"] == "MR211")
     assert image["suppressed"] == "disabled for files in pyproject.toml"
+
+
+def test_kustomizations_inside_a_manifest_directory_are_left_out(manifests: Path):
+    write_tree(
+        manifests,
+        {
+            # An overlay's patch is a partial object: analysed as one, it would be all wrong.
+            "manifests/overlay/kustomization.yaml": "resources: [../app/deployment.yaml]\n",
+            "manifests/overlay/patch.yaml": "apiVersion: apps/v1\nkind: Deployment\n"
+            "metadata: {name: web}\nspec: {replicas: 1}\n",
+        },
+    )
+    result = run_cli("analyze", "manifests", "-o", "json", cwd=manifests)
+    files = {r["file"] for r in records(result)}
+    assert "manifests/overlay/patch.yaml" not in files
+    assert "manifests/app/deployment.yaml" in files
+    assert (
+        "note: manifests/overlay: skipped: a kustomization directory inside manifests "
+        "(give it as an input to render and analyse it)"
+    ) in result.stderr

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshready.manifests.inputs import expand_inputs
+from meshready.manifests.inputs import SKIPPED_DIRS, YAML_SUFFIXES, expand_inputs
 from meshready.manifests.loader import LoadedDocument, LoadError, decode, load_file, load_text
 from meshready.manifests.locate import fast_line_of
 from meshready.render.model import RenderedObject, RenderResult
@@ -83,20 +83,50 @@ class LoadedObject(RenderedObject):
 class Inputs:
     targets: list[str] = field(default_factory=list)  # kustomization directories, as given
     files: list[str] = field(default_factory=list)  # plain manifests and `-`, expanded
+    notes: list[str] = field(default_factory=list)  # directories left out, and why
 
 
 def split_inputs(given: Sequence[str]) -> Inputs:
     """Kustomization directories apart from plain manifests; a missing path is a usage
-    error (MeshreadyError from `expand_inputs`)."""
+    error (MeshreadyError from `expand_inputs`).
+
+    Inside a directory of manifests, a subdirectory holding a kustomization is left out
+    with a note: its files are kustomize's input (patches, partial objects), not objects
+    of their own, and rendering it would analyse its bases twice. Give it as an input."""
     inputs = Inputs()
     plain: list[str] = []
     for item in given:
-        if item != STDIN and os.path.isdir(item) and find_kustomization(Path(item)) is not None:
-            inputs.targets.append(item)
+        if item != STDIN and os.path.isdir(item):
+            if find_kustomization(Path(item)) is not None:
+                inputs.targets.append(item)
+            else:
+                plain.extend(_manifests_beside_kustomizations(item, inputs.notes))
         else:
             plain.append(item)
     inputs.files = expand_inputs(plain) if plain else []
     return inputs
+
+
+def _manifests_beside_kustomizations(directory: str, notes: list[str]) -> list[str]:
+    """The directory for `expand_inputs`, or, when a subdirectory holds a kustomization,
+    its manifest files and subdirectories without that subtree."""
+    kept: list[str] = []
+    nested = False
+    for current, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        for name in list(dirnames):
+            sub = os.path.join(current, name)
+            if find_kustomization(Path(sub)) is not None:
+                notes.append(
+                    f"{sub}: skipped: a kustomization directory inside {directory} "
+                    "(give it as an input to render and analyse it)"
+                )
+                dirnames.remove(name)
+                nested = True
+        kept.extend(
+            os.path.join(current, f) for f in sorted(filenames) if f.endswith(YAML_SUFFIXES)
+        )
+    return kept if nested else [directory]
 
 
 @dataclass

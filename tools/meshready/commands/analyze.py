@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             config.root,
             fail_on,
             errors=plain.errors if plain else (),
-            notes=plain.notes if plain else (),
+            notes=[*inputs.notes, *(plain.notes if plain else ())],
         )
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -54,7 +54,9 @@ Deployment in another, and `[tool.meshready.rules."files"]` configures them); ea
 kustomization is a group of its own. `List` objects are unwrapped, documents without
 `apiVersion` or `kind` are skipped with a note on stderr, and objects kustomize would
 refuse (duplicate ids, no name) are analysed. An object that omits `metadata.namespace`
-is in `default`, like one that says so.
+is in `default`, like one that says so. Inside a directory of manifests, a subdirectory
+holding a kustomization is left out with a note (its files are kustomize's input, such
+as partial objects in patches): give it as an input to render it.
 
 A target that fails to render, or a file (or document) that fails to parse, is not
 analysed and is an error of the run, in every format: a line under `errors` in text, a

@@ -161,6 +161,8 @@ ISTIO_ANNOTATIONS: dict[str, frozenset[str]] = {
         _POD,
     ),
 }
+# Mixer's pod annotations: removed in Istio 1.8, reported by MR323, not as unknown.
+REMOVED_MIXER_PREFIX = "policy.istio.io/"
 # Kept for callers of the former name: the pod annotations under sidecar.istio.io/.
 KNOWN_SIDECAR_ANNOTATIONS = frozenset(
     name for name, kinds in ISTIO_ANNOTATIONS.items() if name.startswith("sidecar.istio.io/")
@@ -836,6 +838,8 @@ def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit
 def unknown_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
     for _, path, present in _annotation_places(subject):
         for key in map(str, present):
+            if key.startswith(REMOVED_MIXER_PREFIX):
+                continue  # known, and gone with Mixer: MR323 says so
             if istio_annotation(key) and key not in ISTIO_ANNOTATIONS:
                 close = difflib.get_close_matches(key, ISTIO_ANNOTATIONS, n=1, cutoff=0.8)
                 yield Hit((*path, key), f"{key} (did you mean {close[0]}?)" if close else key)
