@@ -82,12 +82,18 @@ def text(report: AnalysisReport, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The shape of each JSON record, described by schemas/output/analyze.schema.json. The
+# output stays a plain list, so `[]` keeps meaning "nothing wrong"; every record carries the
+# version. A change a consumer must adapt to (a key removed or retyped) raises it.
+JSON_VERSION = 1
+
+
 def json_records(report: AnalysisReport, verbose: bool = False) -> str:
     """Input errors first (`"type": "error"`, no rule), then findings (`"type": "finding"`):
     `[]` means nothing is wrong, and nothing else does."""
     shown = report.findings + (report.suppressed if verbose else [])
-    records = [e.as_record() for e in report.errors] + [
-        {"type": "finding", **f.as_record()} for f in shown
+    records = [{"version": JSON_VERSION, **e.as_record()} for e in report.errors] + [
+        {"version": JSON_VERSION, "type": "finding", **f.as_record()} for f in shown
     ]
     return json.dumps(records, indent=2) + "\n"
 
