@@ -142,7 +142,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 10 namespaces, 1 run")
     args = parser.parse_args()
+    if args.quick:
+        args.namespaces, args.runs = 10, 1
     for share in (4, 2, 1):
         count, istio, median = measure(max(1, args.namespaces // share), args.runs)
         print(

@@ -1,7 +1,7 @@
 """Benchmark `meshready validate` end to end against the issue's references.
 
-Corpus: ../shared/bench/gen_corpus.py OUTDIR 10000 (10,000 valid objects in 100 files),
-or $MESHREADY_BENCH_CORPUS if set. Figures, all whole-process wall time of the
+Corpus: bench/corpus.py's 10,000 valid objects in 100 files (2,000 in 20 with --quick),
+or the directory $MESHREADY_BENCH_CORPUS if set. Figures, all whole-process wall time of the
 installed console script, strict mode, Kubernetes 1.33:
 
 - cold: empty result cache (parsing + validation), default workers and one worker;
@@ -9,7 +9,7 @@ installed console script, strict mode, Kubernetes 1.33:
 - kubernetes-validate's own API (`kubernetes_validate.validate`) on a 500-resource sample;
 - PyYAML's C loader parsing the corpus alone, one core, for scale.
 
-Usage: python bench/bench_validate.py [--runs N]
+Usage: python bench/bench_validate.py [--runs N] [--quick]
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import write_corpus  # noqa: E402  (bench/ is not a package)
+
 RESOURCES = 10_000
+QUICK_RESOURCES = 2_000
 REFERENCES = {
     "kubeconform (Go, 4 workers, strict)": "0.75 s, ~13,000 resources/s",
     "kubernetes-validate API": "~110 resources/s",
@@ -39,14 +42,14 @@ def meshready() -> str:
     return str(found) if found.exists() else shutil.which("meshready") or "meshready"
 
 
-def corpus(workdir: Path) -> Path:
+def corpus(workdir: Path, resources: int) -> Path:
     given = os.environ.get("MESHREADY_BENCH_CORPUS")
     if given:
+        if not Path(given).is_dir():
+            sys.exit(f"bench_validate: MESHREADY_BENCH_CORPUS={given} is not a directory")
         return Path(given)
-    if not GENERATOR.is_file():
-        sys.exit(f"corpus generator not found at {GENERATOR}; set MESHREADY_BENCH_CORPUS")
     out = workdir / "corpus"
-    subprocess.run([sys.executable, str(GENERATOR), str(out), str(RESOURCES)], check=True)
+    write_corpus(out, resources)
     return out
 
 
@@ -105,11 +108,17 @@ def line(name: str, seconds: list[float], count: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=None, help="default: 5, 1 with --quick")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2,000 objects, one run; figures indicative"
+    )
     args = parser.parse_args()
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         workdir = Path(tmp)
-        files = corpus(workdir)
+        files = corpus(workdir, QUICK_RESOURCES if args.quick else RESOURCES)
+        file_count = len(list(files.glob("*.yaml")))
         count = (
             sum(
                 p.read_text().count("\nkind: ") + p.read_text().startswith("kind: ")
@@ -118,14 +127,17 @@ def main() -> None:
             or RESOURCES
         )
         cold, warm = cold_and_warm(files, workdir, args.runs, [])
-        cold_one, _ = cold_and_warm(files, workdir, max(2, args.runs // 2), ["-n", "1"])
-        kv_rate, kv_sample = kubernetes_validate_rate(files)
+        cold_one, _ = cold_and_warm(
+            files, workdir, 1 if args.quick else max(2, args.runs // 2), ["-n", "1"]
+        )
+        kv_rate, kv_sample = kubernetes_validate_rate(files, 100 if args.quick else 500)
         parse = pyyaml_parse_seconds(files)
 
     cpus = os.cpu_count()
     print(
-        f"meshready validate --strict, {count} resources in 100 files, {cpus} CPUs, "
-        f"{args.runs} runs, whole process wall time"
+        f"meshready validate --strict, {count} resources in {file_count} "
+        f"files, {cpus} CPUs, {args.runs} runs, whole process wall time"
+        + (" (--quick: indicative only)" if args.quick else "")
     )
     print(line(f"cold (no result cache, {cpus} workers)", cold, count))
     print(line("cold (no result cache, -n 1)", cold_one, count))

@@ -345,7 +345,7 @@ def default_concurrency(rate: float) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]  # one line, not usage + message
+    def error(self, message: str):  # type: ignore[override,unused-ignore]  # one line, not usage + message
         raise UsageError(message)
 
 

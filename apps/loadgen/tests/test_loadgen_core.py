@@ -398,7 +398,7 @@ def generator_for(clock: FakeClock, **fields) -> loadgen.LoadGenerator:
     settings.update(fields)
     generator = loadgen.LoadGenerator(loadgen.Options(**settings), clock=clock)
     generator.begin(clock.now)
-    generator._spawn = lambda client=None: None  # type: ignore[method-assign]  # by hand
+    generator._spawn = lambda client=None: None  # type: ignore[method-assign,unused-ignore]  # by hand
     return generator
 
 

