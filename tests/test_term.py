@@ -52,28 +52,45 @@ def test_progress_draws_only_on_a_terminal():
     assert tty.getvalue().endswith("\r")
 
 
+def on_a_terminal(args: list[str], cwd, env: dict[str, str]) -> bytes:
+    """What `meshready ARGS` writes to stderr when stderr is a terminal (a pty)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "meshready"), *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+    os.close(follower)
+    out = b""
+    try:
+        while chunk := os.read(leader, 65536):
+            out += chunk
+    except OSError:  # the pty's other end is closed: everything is read
+        pass
+    os.close(leader)
+    assert proc.returncode in (0, 1)
+    return out
+
+
+def test_a_multi_target_render_shows_progress_on_a_terminal_only(mini_repo):
+    assert b"[2/2] rendered" in on_a_terminal(["render"], mini_repo, {})
+    piped = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "meshready"), "render"],
+        cwd=mini_repo,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert b"[2/2]" not in piped.stderr and b"\r" not in piped.stderr
+
+
 def test_the_main_job_colours_its_verdict_on_a_terminal_unless_no_color(mini_repo):
     def verdict(env: dict[str, str]) -> bytes:
-        leader, follower = pty.openpty()
-        proc = subprocess.run(
-            [os.path.join(os.path.dirname(sys.executable), "meshready"), "check", "overlays/dev"],
-            cwd=mini_repo,
-            stdout=subprocess.DEVNULL,
-            stderr=follower,
-            env={**os.environ, **env},
-            timeout=120,
-            check=False,
-        )
-        os.close(follower)
-        out = b""
-        try:
-            while chunk := os.read(leader, 65536):
-                out += chunk
-        except OSError:
-            pass
-        os.close(leader)
-        assert proc.returncode in (0, 1)
-        return out
+        return on_a_terminal(["check", "overlays/dev"], mini_repo, env)
 
     coloured = verdict({"NO_COLOR": "", "TERM": "xterm"})
     plain = verdict({"NO_COLOR": "1", "TERM": "xterm"})

@@ -11,6 +11,7 @@ from meshready.config import RepoConfig, load_config
 from meshready.errors import MeshreadyError
 from meshready.render import kustomize as kz
 from meshready.render.cache import RenderCache, cache_report
+from meshready.term import Progress
 
 
 def add_render_flags(parser: argparse.ArgumentParser, verbose_flag: bool = True) -> None:
@@ -67,9 +68,17 @@ def render_selected(
     kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     print(f"using {kustomize.describe()}", file=sys.stderr)
     cache = open_render_cache(args, kustomize)
+    progress = Progress(len(chosen), "rendered")
     results = render.render_targets(
-        config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs, cache
+        config.root,
+        chosen,
+        kustomize,
+        args.timeout or config.render_timeout,
+        args.jobs,
+        cache,
+        on_done=lambda result: progress.advance(result.target),
     )
+    progress.close()
     close_render_cache(args, cache)
     return config, kustomize, results
 

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -164,13 +164,22 @@ def render_targets(
     timeout: float,
     workers: int | None = None,
     cache: RenderCache | None = None,
+    on_done: Callable[[RenderResult], None] | None = None,
 ) -> list[RenderResult]:
-    """Render all targets in parallel; results come back in the order of `targets`."""
+    """Render all targets in parallel; results come back in the order of `targets`.
+    `on_done` is called from the worker thread as each target finishes (progress)."""
     if not targets:
         return []
     workers = workers or min(len(targets), 2 * (os.cpu_count() or 1))
+
+    def one(target: str) -> RenderResult:
+        result = render_target(root, target, kustomize, timeout, cache)
+        if on_done is not None:
+            on_done(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda t: render_target(root, t, kustomize, timeout, cache), targets))
+        return list(pool.map(one, targets))
 
 
 def render_stream(result: RenderResult) -> str:

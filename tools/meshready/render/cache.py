@@ -34,11 +34,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meshready import __version__
+from meshready.cachedir import user_cache_dir
 from meshready.errors import MeshreadyError
 from meshready.render import kustomize as kz
 from meshready.render.deps import Dependencies, DependencyScanner
@@ -55,12 +57,8 @@ _STALE_TEMPORARY_SECONDS = 3600
 HIT, MISS, UNCACHEABLE = "hit", "miss", "uncacheable"
 
 
-def cache_directory(env: dict[str, str] | os._Environ = os.environ) -> Path:
-    explicit = env.get("MESHREADY_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meshready" / "render"
+def cache_directory(env: Mapping[str, str] = os.environ) -> Path:
+    return user_cache_dir("render", env)
 
 
 def max_bytes(env: dict[str, str] | os._Environ = os.environ) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import resource
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshready.cachedir import user_cache_dir
 from meshready.errors import MeshreadyError
 
 INSTALL_HINT = (
@@ -57,7 +59,7 @@ def _is_kubectl(path: str) -> bool:
     return Path(path).name.startswith("kubectl")
 
 
-def _version_of(command: tuple[str, ...]) -> str:
+def _probe_version(command: tuple[str, ...]) -> str:
     if _is_kubectl(command[0]):
         probe, pattern = [command[0], "version", "--client"], r"Kustomize Version:\s*(v[\d.]+)"
     else:
@@ -68,6 +70,33 @@ def _version_of(command: tuple[str, ...]) -> str:
         raise MeshreadyError(f"cannot run {command[0]}: {err}") from None
     match = re.search(pattern, out.stdout + out.stderr)
     return match.group(1) if match else "unknown"
+
+
+def _version_of(command: tuple[str, ...]) -> str:
+    """kustomize's version. Asking costs a tenth of a second, a large share of a warm run,
+    so the answer is remembered per installed binary: its path, size, inode, mtime and ctime,
+    which no write leaves unchanged."""
+    try:
+        stat = os.stat(command[0])
+    except OSError:
+        return _probe_version(command)
+    fingerprint = f"{os.path.realpath(command[0])}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
+    memo = (
+        user_cache_dir("render")
+        / "kustomize-versions"
+        / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+    )
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        remembered = memo.read_text().strip()
+        if re.fullmatch(r"v[\d.]+|unknown", remembered):
+            return remembered
+    version = _probe_version(command)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the probe
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temporary.write_text(version + "\n")
+        os.replace(temporary, memo)
+    return version
 
 
 def find_kustomize(
