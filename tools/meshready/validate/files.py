@@ -110,4 +110,5 @@ def _worker_init(registry: SchemaRegistry | None, setup: tuple) -> None:
 def _worker_validate(chunk: list[str]) -> tuple[list[ResourceResult], dict]:
     registry = _worker_state["registry"]
     documents = [doc for f in chunk for doc in load_input(f)]
-    return validate_documents(documents, registry, _worker_state["options"]), registry.consulted
+    results = validate_documents(documents, registry, _worker_state["options"])
+    return [r.detached() for r in results], registry.consulted
