@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshready import __version__
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
 from meshready.manifests.inputs import expand_inputs
 from meshready.validate import cache as validate_cache
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="*",
         metavar="FILE|DIR|-",
-        help="manifests to validate; with --rendered, kustomization targets (default: all)",
+        help="manifests to validate (default: stdin); with --rendered, kustomization targets "
+        "(default: all)",
     )
     parser.add_argument(
         "--strict",
@@ -101,9 +103,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         "-output",
-        choices=("text", "json", "junit", "tap"),
+        choices=("text", "json", "junit", "tap", "pretty"),
         default="text",
         help="report format (default: text)",
+    )
+    parser.add_argument(
+        "--ignore-filename-pattern",
+        "-ignore-filename-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave out paths matching this regular expression (repeatable)",
+    )
+    parser.add_argument(
+        "--exit-on-error",
+        "-exit-on-error",
+        action="store_true",
+        help="stop the report at the first invalid resource or error",
+    )
+    parser.add_argument(
+        "--debug", "-debug", action="store_true", help="print where each schema came from"
+    )
+    parser.add_argument(
+        "--insecure-skip-tls-verify",
+        "-insecure-skip-tls-verify",
+        action="store_true",
+        help="accepted for kubeconform compatibility; no effect (validation never uses the network)",
+    )
+    parser.add_argument(
+        "--cache",
+        "-cache",
+        metavar="DIR",
+        help="directory of the result cache (an existing directory; default: "
+        "$MESHREADY_CACHE_DIR or ~/.cache/meshready/validate)",
+    )
+    parser.add_argument(
+        "-v",
+        "--version",
+        action="version",
+        version=__version__,  # kubeconform prints the bare version
+        help="print the version and exit",
     )
     parser.add_argument(
         "--summary", "-summary", action="store_true", help="print a summary at the end"
@@ -146,8 +185,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     versions = split_list(args.kubernetes_version) or [configured_version(config)]
     if args.workers is not None and args.workers < 1:
         raise MeshreadyError("--workers must be at least 1")
-    if not args.rendered and not args.inputs:
-        raise MeshreadyError("no input: give FILE, DIR or - (stdin), or --rendered")
+    _check_patterns(args.ignore_filename_pattern)
     registry, resolved = build_registry(
         config, args.strict, split_list(args.schema_location), versions, args.crd_dir or ()
     )
@@ -158,15 +196,33 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         reject_kinds=frozenset(split_list(args.reject)),
         ignore_missing_schemas=args.ignore_missing_schemas,
     )
+    notes: list[str] = []
+    stdin = False
     if args.rendered:
         results, files = _rendered(args, config, registry, options)
         input_files: list[str] = []
     else:
-        input_files = expand_inputs(args.inputs)
+        input_files = expand_inputs(
+            split_inputs(args.inputs) or ["-"],
+            args.ignore_filename_pattern,
+            notes,
+            missing_ok=True,
+        )
+        stdin = input_files == ["-"]
+        for note in notes:
+            print(f"meshready: note: {note}", file=sys.stderr)
         results = validate_files(input_files, registry, options, args.workers, args.schema_location)
         files = len(input_files)
 
     find_duplicate_objects(results)
+    if args.exit_on_error:  # kubeconform stops at the first failure; so does the report
+        first_bad = next(
+            (i for i, r in enumerate(results) if r.status in ("invalid", "error")), None
+        )
+        results = results if first_bad is None else results[: first_bad + 1]
+    if args.debug:
+        for source in registry.sources():
+            print(f"meshready: debug: {source}", file=sys.stderr)
     resources = [r for r in results if r.kind or r.status == "error"]
     out = validate_cache.Capture(sys.stdout) if cache_key else sys.stdout
     output = new_output(
@@ -177,6 +233,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         files,
         show_version=len(resolved) > 1,
         unit="target" if args.rendered else "file",
+        stdin=stdin,
     )
     for result in results:
         output.write(result)
@@ -188,6 +245,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         code = EXIT_FINDINGS
     if message:
         print(message, file=sys.stderr)
+    stderr = [*(f"meshready: note: {n}" for n in notes), *([message] if message else [])]
     if cache_key and isinstance(out, validate_cache.Capture) and "-" not in input_files:
         validate_cache.store(
             cache_key,
@@ -195,11 +253,36 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
             input_files,
             registry.consulted,
             out.text(),
-            message,
+            "\n".join(stderr) or None,
             code,
             None if args.repo is None else str(args.repo),
+            args.ignore_filename_pattern,
         )
     return code
+
+
+def split_inputs(inputs: list[str]) -> list[str]:
+    """kubeconform also takes comma-separated files in one argument; a path that exists
+    (commas and all) is taken whole."""
+    import os
+
+    split: list[str] = []
+    for given in inputs:
+        if "," in given and not os.path.exists(given):
+            split.extend(part for part in given.split(",") if part)
+        else:
+            split.append(given)
+    return split
+
+
+def _check_patterns(patterns: list[str]) -> None:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise MeshreadyError(f"--ignore-filename-pattern {pattern!r}: {err}") from None
 
 
 def _rendered(
@@ -228,11 +311,29 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    cache_key = None
-    if not args.no_cache and not args.rendered and "-" not in args.inputs:
-        cache_key = validate_cache.key_for(argv)
     try:
+        use_cache_dir(args.cache)
+        cache_key = None
+        if not args.no_cache and not args.rendered and args.inputs and "-" not in args.inputs:
+            cache_key = validate_cache.key_for(argv)
         return run(args, cache_key)
     except MeshreadyError as err:
         print(f"meshready: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `meshready validate DIR | head`: stop quietly, as the CLI does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def use_cache_dir(directory: str | None) -> None:
+    """`-cache DIR` (kubeconform's flag, which caches downloaded schemas) holds meshready's
+    result cache; like kubeconform, the directory must exist."""
+    import os
+
+    if directory is None:
+        return
+    if not os.path.isdir(directory):
+        raise MeshreadyError(f"failed opening cache folder {directory}: not a directory")
+    os.environ["MESHREADY_CACHE_DIR"] = directory

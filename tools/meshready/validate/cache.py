@@ -71,6 +71,7 @@ def store(
     stderr: str | None,
     code: int,
     repo: str | None = None,
+    ignore_patterns: list[str] | None = None,
 ) -> None:
     """Record a run; failures to write are ignored (the cache is an optimisation)."""
     watched = {name: list(value) if value else None for name, value in consulted.items()}
@@ -79,6 +80,7 @@ def store(
         watched[config] = _stat(config)
     entry = {
         "given": given,
+        "ignore": list(ignore_patterns or ()),
         "files": {name: _digest(name) for name in files},
         "watched": watched,
         "stdout": stdout,
@@ -105,8 +107,8 @@ def replay(argv: list[str]) -> int | None:
     except (OSError, ValueError):
         return None
     try:
-        files = expand_inputs(entry["given"])
-    except MeshreadyError:
+        files = expand_inputs(entry["given"], entry.get("ignore", ()), [], missing_ok=True)
+    except (MeshreadyError, KeyError):
         return None
     if files != list(entry["files"]):
         return None

@@ -124,6 +124,9 @@ class ResourceResult:
             "kubernetesVersion": self.kubernetes_version,
             "status": self.status,
             "errors": [{"path": e.path, "line": e.line, "msg": e.msg} for e in self.errors],
+            # kubeconform's keys: its `version` is the apiVersion, its `msg` every error
+            "version": self.api_version,
+            "msg": " - ".join(f"{e.path}: {e.msg}" if e.path else e.msg for e in self.errors),
         }
         if self.target:
             record["target"] = self.target

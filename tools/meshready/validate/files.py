@@ -37,7 +37,7 @@ def validate_files(
     locations: Sequence[str] | None,
 ) -> list[ResourceResult]:
     workers = workers or os.cpu_count() or 1
-    sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
+    sizes = {f: (os.path.getsize(f) if f != "-" and os.path.isfile(f) else 0) for f in files}
     parallel = workers > 1 and len(files) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES
     if not parallel or "-" in files:
         documents = [doc for f in files for doc in load_input(f)]

@@ -278,6 +278,14 @@ class SchemaRegistry:
             self._validators[key] = self._find(kubernetes_version, api_version, kind)
         return self._validators[key]
 
+    def sources(self) -> list[str]:
+        """Where each schema looked up came from (for `--debug`)."""
+        return [
+            f"{api_version} {kind} (Kubernetes {version}): "
+            + (hit.source if hit is not None else "no schema")
+            for (version, api_version, kind), hit in self._validators.items()
+        ]
+
     def _find(self, k8s_version: str, api_version: str, kind: str) -> SchemaHit | None:
         group, version = split_api_version(api_version)
         crd = self._crd_schemas.get((group, version, kind))
