@@ -66,7 +66,7 @@ def test_every_error_of_every_resource_is_reported_with_its_line(capsys):
         'unknown field "protocl"',
         "invalid.yaml:25: Deployment shop/web: /status: status is set by the API server, not by manifests",
         "invalid.yaml:30: ConfigMap shop/(unnamed): /metadata: missing metadata.name",
-        "invalid.yaml:35: Secret no-api-version: /apiVersion: missing apiVersion",
+        "invalid.yaml:35: Secret no-api-version: /apiVersion: missing 'apiVersion' key",
         "invalid.yaml:48: ConfigMap shop/settings: /metadata/name: duplicate object: "
         "same group, kind, namespace and name as invalid.yaml:42",
     ]

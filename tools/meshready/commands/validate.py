@@ -308,7 +308,7 @@ def main(argv: list[str]) -> int:
     )
     add_arguments(parser)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_intermixed_args(argv)  # flags after files too
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:

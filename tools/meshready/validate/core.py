@@ -259,12 +259,12 @@ def _validate_resource(
 
     missing = [f for f, v in (("apiVersion", api_version), ("kind", kind)) if not v]
     if missing:
-        errors = [FieldError(pointer((*prefix, f)), line, f"missing {f}") for f in missing]
+        errors = [FieldError(pointer((*prefix, f)), line, f"missing '{f}' key") for f in missing]
         return [result(v, ERROR, errors) for v in options.kubernetes_versions]
     if kind in options.skip_kinds or f"{api_version}/{kind}" in options.skip_kinds:
         return [result(v, SKIPPED, []) for v in options.kubernetes_versions]
     if kind in options.reject_kinds or f"{api_version}/{kind}" in options.reject_kinds:
-        error = FieldError(pointer((*prefix, "kind")), line, f"kind {kind} is rejected")
+        error = FieldError(pointer((*prefix, "kind")), line, f"prohibited resource kind {kind}")
         return [result(v, ERROR, [error]) for v in options.kubernetes_versions]
 
     results = []
