@@ -68,62 +68,351 @@ def summary(resources: int, files: int | None, valid: int, invalid=0, errors=0, 
 
 CASES = [
     Case("Pass when displaying help with -h", ("-h",), 0, differs="help text"),
-    Case("Fail and display help when using an incorrect flag", ("-xyz",), 1, differs="exit 2", our_exit=2),
-    Case("Pass when parsing a valid Kubernetes config YAML file", ("-summary", "valid.yaml"), 0, (summary(1, 1, 1),)),
-    Case("Pass when parsing a folder containing valid YAML files", ("-summary", "folder"), 0, (summary(7, 2, 7),)),
-    Case("Pass when parsing a valid Kubernetes config file with int_to_string vars", ("-verbose", "int_or_string.yaml"), 0, differs="text lines"),
-    Case("Pass when parsing a valid Kubernetes config JSON file", ("-kubernetes-version", "1.25.0", "-summary", "valid.json"), 0, (summary(1, 1, 1),), differs="versions"),
-    Case("Pass when parsing a valid Kubernetes config YAML file with generate name", ("-verbose", "generate_name.yaml"), 0, differs="text lines"),
-    Case("Pass when parsing a Kubernetes file with string and integer quantities", ("-verbose", "quantity.yaml"), 0, differs="text lines"),
-    Case("Pass when parsing a valid Kubernetes config file with null arrays", ("-verbose", "null_string.yaml"), 0, differs="text lines"),
-    Case("Pass when parsing a valid Kubernetes config file with null strings", ("-summary", "null_string.yaml"), 0, (summary(1, 1, 1),)),
-    Case("Pass when parsing a multi-document config file", ("-summary", "multi_valid.yaml"), 0, (summary(6, 1, 6),)),
-    Case("Fail when parsing a multi-document config file with one invalid resource", ("multi_invalid.yaml",), 1),
+    Case(
+        "Fail and display help when using an incorrect flag",
+        ("-xyz",),
+        1,
+        differs="exit 2",
+        our_exit=2,
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config YAML file",
+        ("-summary", "valid.yaml"),
+        0,
+        (summary(1, 1, 1),),
+    ),
+    Case(
+        "Pass when parsing a folder containing valid YAML files",
+        ("-summary", "folder"),
+        0,
+        (summary(7, 2, 7),),
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config file with int_to_string vars",
+        ("-verbose", "int_or_string.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config JSON file",
+        ("-kubernetes-version", "1.25.0", "-summary", "valid.json"),
+        0,
+        (summary(1, 1, 1),),
+        differs="versions",
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config YAML file with generate name",
+        ("-verbose", "generate_name.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Pass when parsing a Kubernetes file with string and integer quantities",
+        ("-verbose", "quantity.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config file with null arrays",
+        ("-verbose", "null_string.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config file with null strings",
+        ("-summary", "null_string.yaml"),
+        0,
+        (summary(1, 1, 1),),
+    ),
+    Case(
+        "Pass when parsing a multi-document config file",
+        ("-summary", "multi_valid.yaml"),
+        0,
+        (summary(6, 1, 6),),
+    ),
+    Case(
+        "Fail when parsing a multi-document config file with one invalid resource",
+        ("multi_invalid.yaml",),
+        1,
+    ),
     Case("Fail when parsing an invalid Kubernetes config file", ("invalid.yaml",), 1),
     Case("Return relevant error for non-existent file", ("not-here",), 1, differs="text lines"),
-    Case("Pass when parsing a blank config file", ("-summary", "blank.yaml"), 0, (summary(0, 1, 0),), differs="no resources", our_exit=1),
-    Case("Pass when parsing a blank config file with a comment", ("-summary", "comment.yaml"), 0, (summary(0, 1, 0),), differs="no resources", our_exit=1),
-    Case("Fail when parsing a config that is missing a Kind", ("-summary", "missing_kind.yaml"), 1, contains="missing 'kind' key"),
-    Case("Fail when parsing a config that is missing an apiVersion", ("-summary", "missing_apiversion.yaml"), 1, contains="missing 'apiVersion' key"),
-    Case("Fail when parsing a config that is missing a Kind value", ("-summary", "missing_kind_value.yaml"), 1, contains="missing 'kind' key"),
+    Case(
+        "Pass when parsing a blank config file",
+        ("-summary", "blank.yaml"),
+        0,
+        (summary(0, 1, 0),),
+        differs="no resources",
+        our_exit=1,
+    ),
+    Case(
+        "Pass when parsing a blank config file with a comment",
+        ("-summary", "comment.yaml"),
+        0,
+        (summary(0, 1, 0),),
+        differs="no resources",
+        our_exit=1,
+    ),
+    Case(
+        "Fail when parsing a config that is missing a Kind",
+        ("-summary", "missing_kind.yaml"),
+        1,
+        contains="missing 'kind' key",
+    ),
+    Case(
+        "Fail when parsing a config that is missing an apiVersion",
+        ("-summary", "missing_apiversion.yaml"),
+        1,
+        contains="missing 'apiVersion' key",
+    ),
+    Case(
+        "Fail when parsing a config that is missing a Kind value",
+        ("-summary", "missing_kind_value.yaml"),
+        1,
+        contains="missing 'kind' key",
+    ),
     Case("Fail when parsing a config with CRD", ("test_crd.yaml",), 1),
-    Case("Pass when parsing a config with Custom Resource and ignoring missing schemas", ("-ignore-missing-schemas", "test_crd.yaml"), 0),
-    Case("Pass when parsing a config with additional properties", ("-summary", "extra_property.yaml"), 0, (summary(1, 1, 1),)),
-    Case("Fail when parsing a config with additional properties and strict set", ("-strict", "-kubernetes-version", "1.25.0", "extra_property.yaml"), 1, differs="versions"),
-    Case("Fail when parsing a config with duplicate properties and strict set", ("-strict", "-kubernetes-version", "1.25.0", "duplicate_property.yaml"), 1, differs="versions"),
-    Case("Pass when parsing a config with duplicate properties and strict NOT set", ("-kubernetes-version", "1.25.0", "duplicate_property.yaml"), 0, differs="versions"),
-    Case("Pass when using a valid, preset -schema-location", ("-schema-location", "default", "valid.yaml"), 0),
-    Case("Fail when using an invalid HTTP -schema-location", ("-schema-location", "http://foo", "valid.yaml"), 1, differs="offline", our_exit=2),
-    Case("Fail when using an invalid non-HTTP -schema-location", ("-schema-location", "foo", "valid.yaml"), 1),
-    Case("Fail early when passing a non valid -schema-location template", ("-schema-location", "foo {{ .Foo }}", "valid.yaml"), 1, differs="exit 2", our_exit=2),
-    Case("Fail early when passing a non valid -kubernetes-version", ("-kubernetes-version", "1.25", "valid.yaml"), 1, differs="versions", our_exit=0),
-    Case("Pass when parsing a valid Kubernetes config YAML file on stdin", ("-summary",), 0, (summary(1, None, 1),), stdin="valid.yaml"),
-    Case("Pass when parsing a valid Kubernetes config YAML file explicitly on stdin", ("-summary", "-"), 0, (summary(1, None, 1),), stdin="valid.yaml"),
-    Case("Fail when parsing an invalid Kubernetes config file on stdin", ("-",), 1, stdin="invalid.yaml"),
-    Case("Fail when not passing data to stdin, when implicitly configured to read from stdin", ("-summary",), 1),
-    Case("Fail when not passing data to stdin, when explicitly configured to read from stdin", ("-summary", "-"), 1),
-    Case("Skip when parsing a resource from a kind to skip", ("-verbose", "-skip", "ReplicationController", "valid.yaml"), 0, differs="text lines"),
-    Case("Skip when parsing a resource with a GVK to skip", ("-verbose", "-skip", "v1/ReplicationController", "valid.yaml"), 0, differs="text lines"),
-    Case("Do not skip when parsing a resource with a GVK to skip, where the Kind matches but not the version", ("-verbose", "-skip", "v2/ReplicationController", "valid.yaml"), 0, differs="text lines"),
-    Case("Fail when parsing a resource from a kind to reject", ("-verbose", "-reject", "ReplicationController", "valid.yaml"), 1, contains="prohibited resource kind ReplicationController"),
-    Case("Ignores file that match the --ignore-filename-pattern given", ("-summary", "--ignore-filename-pattern", "crd", "--ignore-filename-pattern", ".*invalid.*", "multi_invalid.yaml", "list_invalid.yaml", "quantity.yaml", "crd_schema.yaml"), 0, (summary(1, 1, 1),)),
-    Case("Pass when parsing a valid Kubernetes config YAML file and store cache", ("-cache", "CACHE", "-summary", "valid.yaml"), 0, (summary(1, 1, 1),)),
-    Case("Fail when cache folder does not exist", ("-cache", "cache_does_not_exist", "-summary", "valid.yaml"), 1, differs="exit 2", our_exit=2),
-    Case("Produces correct TAP output", ("-output", "tap", "valid.yaml"), 0, ("TAP version 13", "ok 1 - valid.yaml (v1/ReplicationController//bob)", "1..1")),
-    Case("Pass when parsing a file containing a List", ("-summary", "list_valid.yaml"), 0, (summary(6, 1, 6),)),
-    Case("Pass when parsing a List resource from stdin", ("-summary",), 0, (summary(6, None, 6),), stdin="list_valid.yaml"),
-    Case("Fail when parsing a List that contains an invalid resource", ("-summary", "list_invalid.yaml"), 1, contains=summary(2, 1, 1, 1), differs="text lines"),
-    Case("Fail when parsing a List that contains an invalid resource from stdin", ("-summary", "-"), 1, stdin="list_invalid.yaml", contains=summary(2, None, 1, 1), differs="text lines"),
-    Case("Pass on valid, empty list", ("-summary", "list_empty_valid.yaml"), 0, (summary(0, 1, 0),), differs="no resources", our_exit=1),
-    Case("Pass on multi-yaml containing one resource, one list", ("-summary", "multi_with_list.yaml"), 0, (summary(2, 1, 2),)),
+    Case(
+        "Pass when parsing a config with Custom Resource and ignoring missing schemas",
+        ("-ignore-missing-schemas", "test_crd.yaml"),
+        0,
+    ),
+    Case(
+        "Pass when parsing a config with additional properties",
+        ("-summary", "extra_property.yaml"),
+        0,
+        (summary(1, 1, 1),),
+    ),
+    Case(
+        "Fail when parsing a config with additional properties and strict set",
+        ("-strict", "-kubernetes-version", "1.25.0", "extra_property.yaml"),
+        1,
+        differs="versions",
+    ),
+    Case(
+        "Fail when parsing a config with duplicate properties and strict set",
+        ("-strict", "-kubernetes-version", "1.25.0", "duplicate_property.yaml"),
+        1,
+        differs="versions",
+    ),
+    Case(
+        "Pass when parsing a config with duplicate properties and strict NOT set",
+        ("-kubernetes-version", "1.25.0", "duplicate_property.yaml"),
+        0,
+        differs="versions",
+    ),
+    Case(
+        "Pass when using a valid, preset -schema-location",
+        ("-schema-location", "default", "valid.yaml"),
+        0,
+    ),
+    Case(
+        "Fail when using an invalid HTTP -schema-location",
+        ("-schema-location", "http://foo", "valid.yaml"),
+        1,
+        differs="offline",
+        our_exit=2,
+    ),
+    Case(
+        "Fail when using an invalid non-HTTP -schema-location",
+        ("-schema-location", "foo", "valid.yaml"),
+        1,
+    ),
+    Case(
+        "Fail early when passing a non valid -schema-location template",
+        ("-schema-location", "foo {{ .Foo }}", "valid.yaml"),
+        1,
+        differs="exit 2",
+        our_exit=2,
+    ),
+    Case(
+        "Fail early when passing a non valid -kubernetes-version",
+        ("-kubernetes-version", "1.25", "valid.yaml"),
+        1,
+        differs="versions",
+        our_exit=0,
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config YAML file on stdin",
+        ("-summary",),
+        0,
+        (summary(1, None, 1),),
+        stdin="valid.yaml",
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config YAML file explicitly on stdin",
+        ("-summary", "-"),
+        0,
+        (summary(1, None, 1),),
+        stdin="valid.yaml",
+    ),
+    Case(
+        "Fail when parsing an invalid Kubernetes config file on stdin",
+        ("-",),
+        1,
+        stdin="invalid.yaml",
+    ),
+    Case(
+        "Fail when not passing data to stdin, when implicitly configured to read from stdin",
+        ("-summary",),
+        1,
+    ),
+    Case(
+        "Fail when not passing data to stdin, when explicitly configured to read from stdin",
+        ("-summary", "-"),
+        1,
+    ),
+    Case(
+        "Skip when parsing a resource from a kind to skip",
+        ("-verbose", "-skip", "ReplicationController", "valid.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Skip when parsing a resource with a GVK to skip",
+        ("-verbose", "-skip", "v1/ReplicationController", "valid.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Do not skip when parsing a resource with a GVK to skip, where the Kind matches but not the version",
+        ("-verbose", "-skip", "v2/ReplicationController", "valid.yaml"),
+        0,
+        differs="text lines",
+    ),
+    Case(
+        "Fail when parsing a resource from a kind to reject",
+        ("-verbose", "-reject", "ReplicationController", "valid.yaml"),
+        1,
+        contains="prohibited resource kind ReplicationController",
+    ),
+    Case(
+        "Ignores file that match the --ignore-filename-pattern given",
+        (
+            "-summary",
+            "--ignore-filename-pattern",
+            "crd",
+            "--ignore-filename-pattern",
+            ".*invalid.*",
+            "multi_invalid.yaml",
+            "list_invalid.yaml",
+            "quantity.yaml",
+            "crd_schema.yaml",
+        ),
+        0,
+        (summary(1, 1, 1),),
+    ),
+    Case(
+        "Pass when parsing a valid Kubernetes config YAML file and store cache",
+        ("-cache", "CACHE", "-summary", "valid.yaml"),
+        0,
+        (summary(1, 1, 1),),
+    ),
+    Case(
+        "Fail when cache folder does not exist",
+        ("-cache", "cache_does_not_exist", "-summary", "valid.yaml"),
+        1,
+        differs="exit 2",
+        our_exit=2,
+    ),
+    Case(
+        "Produces correct TAP output",
+        ("-output", "tap", "valid.yaml"),
+        0,
+        ("TAP version 13", "ok 1 - valid.yaml (v1/ReplicationController//bob)", "1..1"),
+    ),
+    Case(
+        "Pass when parsing a file containing a List",
+        ("-summary", "list_valid.yaml"),
+        0,
+        (summary(6, 1, 6),),
+    ),
+    Case(
+        "Pass when parsing a List resource from stdin",
+        ("-summary",),
+        0,
+        (summary(6, None, 6),),
+        stdin="list_valid.yaml",
+    ),
+    Case(
+        "Fail when parsing a List that contains an invalid resource",
+        ("-summary", "list_invalid.yaml"),
+        1,
+        contains=summary(2, 1, 1, 1),
+        differs="text lines",
+    ),
+    Case(
+        "Fail when parsing a List that contains an invalid resource from stdin",
+        ("-summary", "-"),
+        1,
+        stdin="list_invalid.yaml",
+        contains=summary(2, None, 1, 1),
+        differs="text lines",
+    ),
+    Case(
+        "Pass on valid, empty list",
+        ("-summary", "list_empty_valid.yaml"),
+        0,
+        (summary(0, 1, 0),),
+        differs="no resources",
+        our_exit=1,
+    ),
+    Case(
+        "Pass on multi-yaml containing one resource, one list",
+        ("-summary", "multi_with_list.yaml"),
+        0,
+        (summary(2, 1, 2),),
+    ),
     # acceptance-nonetwork.bats
-    Case("Fail when parsing a valid Kubernetes config YAML file without network access", ("valid.yaml",), 1, differs="offline", our_exit=0),
-    Case("Pass when parsing a valid config YAML file without network access, with cache", ("-cache", "CACHE", "valid.yaml"), 0),
-    Case("Pass when parsing a Custom Resource and using a local schema registry with appropriate CRD", ("-schema-location", REGISTRY, "test_crd.yaml"), 0),
-    Case("Pass when parsing a Custom Resource and specifying several local registries, the last one having the appropriate CRD", ("-schema-location", "{{ .ResourceKind }}.json", "-schema-location", REGISTRY, "test_crd.yaml"), 0),
-    Case("Pass when using a cached schema with external references", ("-cache", "CACHE", "-summary", "-schema-location", "https://example.invalid/{{ .ResourceKind }}.json", "valid.yaml"), 0, differs="offline", our_exit=2),
+    Case(
+        "Fail when parsing a valid Kubernetes config YAML file without network access",
+        ("valid.yaml",),
+        1,
+        differs="offline",
+        our_exit=0,
+    ),
+    Case(
+        "Pass when parsing a valid config YAML file without network access, with cache",
+        ("-cache", "CACHE", "valid.yaml"),
+        0,
+    ),
+    Case(
+        "Pass when parsing a Custom Resource and using a local schema registry with appropriate CRD",
+        ("-schema-location", REGISTRY, "test_crd.yaml"),
+        0,
+    ),
+    Case(
+        "Pass when parsing a Custom Resource and specifying several local registries, the last one having the appropriate CRD",
+        (
+            "-schema-location",
+            "{{ .ResourceKind }}.json",
+            "-schema-location",
+            REGISTRY,
+            "test_crd.yaml",
+        ),
+        0,
+    ),
+    Case(
+        "Pass when using a cached schema with external references",
+        (
+            "-cache",
+            "CACHE",
+            "-summary",
+            "-schema-location",
+            "https://example.invalid/{{ .ResourceKind }}.json",
+            "valid.yaml",
+        ),
+        0,
+        differs="offline",
+        our_exit=2,
+    ),
     # kubeconform's fixture of its validator tests (pkg/validator), named in issue 14
-    Case("unconventional_keys.yaml is valid", ("-summary", "unconventional_keys.yaml"), 0, (summary(1, 1, 1),)),
+    Case(
+        "unconventional_keys.yaml is valid",
+        ("-summary", "unconventional_keys.yaml"),
+        0,
+        (summary(1, 1, 1),),
+    ),
 ]
 
 
@@ -181,10 +470,26 @@ def test_very_large_file_and_long_stdin_stream(tmp_path: Path):
 # JUnit 4 schema. The same constraints, checked element by element: which children and
 # attributes each element may have, and which attributes it must have.
 JUNIT_SHAPE = {
-    "testsuites": ({"testsuite"}, {"name", "time", "tests", "failures", "disabled", "errors"}, set()),
+    "testsuites": (
+        {"testsuite"},
+        {"name", "time", "tests", "failures", "disabled", "errors"},
+        set(),
+    ),
     "testsuite": (
         {"properties", "testcase", "system-out", "system-err"},
-        {"name", "tests", "failures", "errors", "time", "disabled", "skipped", "timestamp", "hostname", "id", "package"},
+        {
+            "name",
+            "tests",
+            "failures",
+            "errors",
+            "time",
+            "disabled",
+            "skipped",
+            "timestamp",
+            "hostname",
+            "id",
+            "package",
+        },
         {"name", "tests"},
     ),
     "properties": ({"property"}, set(), set()),
@@ -213,15 +518,40 @@ def _junit_violations(element: ET.Element) -> list[str]:
 
 
 def test_junit_output_has_the_shape_of_kubeconforms_junit_xsd():
-    done = kubeconform("-output", "junit", "-summary", "valid.yaml", "invalid.yaml", "test_crd.yaml", "-skip", "LimitRange", "quantity.yaml")
+    done = kubeconform(
+        "-output",
+        "junit",
+        "-summary",
+        "valid.yaml",
+        "invalid.yaml",
+        "test_crd.yaml",
+        "-skip",
+        "LimitRange",
+        "quantity.yaml",
+    )
     assert done.returncode == 1
     root = ET.fromstring(done.stdout.split("\n", 1)[1])
     assert root.tag == "testsuites"
     assert _junit_violations(root) == []
-    assert [s.get("name") for s in root] == ["valid.yaml", "invalid.yaml", "test_crd.yaml", "quantity.yaml"]
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("disabled")) == ("4", "1", "1", "1")
+    assert [s.get("name") for s in root] == [
+        "valid.yaml",
+        "invalid.yaml",
+        "test_crd.yaml",
+        "quantity.yaml",
+    ]
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("disabled")) == (
+        "4",
+        "1",
+        "1",
+        "1",
+    )
 
 
 def test_the_junit_shape_check_can_fail():
-    bad = ET.fromstring('<testsuites skipped="1"><testsuite name="f" tests="1"><testcase/></testsuite></testsuites>')
-    assert _junit_violations(bad) == ["<testsuites> may not have @skipped", "<testcase> needs @name"]
+    bad = ET.fromstring(
+        '<testsuites skipped="1"><testsuite name="f" tests="1"><testcase/></testsuite></testsuites>'
+    )
+    assert _junit_violations(bad) == [
+        "<testsuites> may not have @skipped",
+        "<testcase> needs @name",
+    ]
