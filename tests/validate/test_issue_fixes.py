@@ -276,11 +276,11 @@ def test_an_edit_at_the_end_of_a_large_file_is_seen(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "edit",
-    [('kubernetes_version = "1.33"', 'kubernetes_version = "1.25"'), ('["crds"]', '["crds2"]')],
+    [('kubernetes_version = "1.33"', 'kubernetes_version = "1.25"'), ('["crds"]', '["crdz"]')],
 )
 def test_a_change_of_kubernetes_version_or_crd_dirs_in_pyproject_invalidates(tmp_path: Path, edit):
     config = '[tool.meshready]\nkubernetes_version = "1.33"\nvalidate_crd_dirs = ["crds"]\n'
-    write_tree(tmp_path, {"pyproject.toml": config, "crds2/widget.yaml": WIDGET_CRD})
+    write_tree(tmp_path, {"pyproject.toml": config, "crdz/widget.yaml": WIDGET_CRD})
     # A resource only one side of each edit accepts: a kind new since 1.25, or a Widget.
     (tmp_path / "in.yaml").write_text(
         widget("one", 1)
