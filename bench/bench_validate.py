@@ -7,7 +7,17 @@ installed console script, strict mode, Kubernetes 1.33:
 - cold: empty result cache (parsing + validation), default workers and one worker;
 - warm: the same command again (result cache hit);
 - kubernetes-validate's own API (`kubernetes_validate.validate`) on a 500-resource sample;
-- PyYAML's C loader parsing the corpus alone, one core, for scale.
+- PyYAML's C loader parsing the corpus alone, one core, for scale;
+- the cost of reading YAML 1.1 scalars as kubectl does (issue 14): the share of documents
+  that take the kubectl path, cold time on a variant where every ServiceAccount says
+  `automountServiceAccountToken: no` (1 document in 6 on that path), and in-process
+  parse time of the corpus with every document forced down that path (the worst case);
+- with $MESHREADY_BENCH_BASELINE=DIR (a `tools` directory of an older meshready, e.g.
+  `git archive 67f0fd4 tools | tar -x -C /tmp/old`), the same cold run of that code, for
+  before/after figures.
+
+The corpus generator is ../shared/bench/gen_corpus.py; without it (and without
+$MESHREADY_BENCH_CORPUS) an equivalent corpus is generated inline (`inline_corpus`).
 
 Usage: python bench/bench_validate.py [--runs N]
 """
@@ -27,8 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
 RESOURCES = 10_000
+# kubeconform's figure beside meshready's in issue 14 (same corpus, cold, same run).
+KUBECONFORM_SECONDS = 1.13
 REFERENCES = {
-    "kubeconform (Go, 4 workers, strict)": "0.75 s, ~13,000 resources/s",
+    "kubeconform (issue 14, same run as meshready 0.46 s)": f"{KUBECONFORM_SECONDS} s",
+    "kubeconform (Go, 4 workers, strict; issue 4)": "0.75 s, ~13,000 resources/s",
     "kubernetes-validate API": "~110 resources/s",
     "PyYAML C loader, parse only, 1 core": "0.98 s",
 }
@@ -43,11 +56,84 @@ def corpus(workdir: Path) -> Path:
     given = os.environ.get("MESHREADY_BENCH_CORPUS")
     if given:
         return Path(given)
-    if not GENERATOR.is_file():
-        sys.exit(f"corpus generator not found at {GENERATOR}; set MESHREADY_BENCH_CORPUS")
     out = workdir / "corpus"
-    subprocess.run([sys.executable, str(GENERATOR), str(out), str(RESOURCES)], check=True)
+    if GENERATOR.is_file():
+        subprocess.run([sys.executable, str(GENERATOR), str(out), str(RESOURCES)], check=True)
+    else:
+        inline_corpus(out, RESOURCES)
     return out
+
+
+def inline_corpus(out: Path, count: int) -> None:
+    """Valid, strict-clean objects of six kinds, 100 documents a file (as gen_corpus.py)."""
+    out.mkdir(parents=True)
+    makers = [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg-{i}\n  namespace: ns-{ns}\n"
+        "data:\n  a: '1'\n  b: two\n",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\n"
+        "automountServiceAccountToken: false\n",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\nspec:\n"
+        "  selector:\n    app: app-{i}\n  ports:\n  - name: http\n    port: 80\n"
+        "    targetPort: http\n",
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: app-{i}\n"
+        "  namespace: ns-{ns}\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n"
+        "      app: app-{i}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\n"
+        "spec:\n  replicas: 2\n  selector:\n    matchLabels:\n      app: app-{i}\n  template:\n"
+        "    metadata:\n      labels:\n        app: app-{i}\n    spec:\n      containers:\n"
+        "      - name: main\n        image: registry.example/app-{i}:1\n        ports:\n"
+        "        - name: http\n          containerPort: 8080\n",
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: app-{i}\n"
+        "  namespace: ns-{ns}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n"
+        "    kind: Deployment\n    name: app-{i}\n  minReplicas: 2\n  maxReplicas: 5\n",
+    ]
+    docs = [makers[k % 6].format(i=k // 6, ns=k % 50) for k in range(count)]
+    for start in range(0, count, 100):
+        (out / f"part-{start // 100:04d}.yaml").write_text("---\n".join(docs[start : start + 100]))
+
+
+def yaml11_variant(files: Path, workdir: Path) -> Path:
+    """The corpus with a YAML 1.1 boolean in every ServiceAccount (still valid)."""
+    out = workdir / "corpus-yaml11"
+    out.mkdir()
+    for path in files.glob("*.yaml"):
+        text = path.read_text().replace(
+            "automountServiceAccountToken: false", "automountServiceAccountToken: no"
+        )
+        (out / path.name).write_text(text)
+    return out
+
+
+def kubectl_path_share(files: Path) -> tuple[int, int]:
+    """(documents whose text has a YAML 1.1 or non-string-key candidate, documents)."""
+    from meshready.manifests import loader
+
+    hits = total = 0
+    for path in sorted(files.glob("*.yaml")):
+        for document in loader.split_text(path.read_text(), str(path)):
+            total += 1
+            hits += loader.kubectl_candidate(document.text)
+    return hits, total
+
+
+def parse_seconds(files: Path, force_kubectl_path: bool) -> float:
+    """In-process load of the corpus with meshready's loader; optionally with every
+    document sent down the kubectl (compose + YAML 1.1) path."""
+    import re
+
+    from meshready.manifests import loader
+
+    texts = [(p.read_text(), str(p)) for p in sorted(files.glob("*.yaml"))]
+    saved = loader._KUBECTL_CANDIDATES
+    if force_kubectl_path:
+        loader._KUBECTL_CANDIDATES = (re.compile(r"^"),)
+    try:
+        started = time.perf_counter()
+        for text, name in texts:
+            loader.load_text(text, name)
+        return time.perf_counter() - started
+    finally:
+        loader._KUBECTL_CANDIDATES = saved
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -119,6 +205,20 @@ def main() -> None:
         )
         cold, warm = cold_and_warm(files, workdir, args.runs, [])
         cold_one, _ = cold_and_warm(files, workdir, max(2, args.runs // 2), ["-n", "1"])
+        variant = yaml11_variant(files, workdir)
+        cold_yaml11, _ = cold_and_warm(variant, workdir, args.runs, ["--no-cache"])
+        share = kubectl_path_share(files)
+        share_variant = kubectl_path_share(variant)
+        fast_parse = min(parse_seconds(files, False) for _ in range(3))
+        slow_parse = min(parse_seconds(files, True) for _ in range(3))
+        baseline = os.environ.get("MESHREADY_BENCH_BASELINE")
+        cold_before: list[float] = []
+        if baseline:
+            env_before = {**os.environ, "PYTHONPATH": baseline}
+            for run in range(args.runs):
+                env_before["MESHREADY_CACHE_DIR"] = str(workdir / f"cache-before-{run}")
+                command = [meshready(), "validate", "--strict", "--summary", str(files)]
+                cold_before.append(timed(command, env_before))
         kv_rate, kv_sample = kubernetes_validate_rate(files)
         parse = pyyaml_parse_seconds(files)
 
@@ -135,6 +235,19 @@ def main() -> None:
         f"(sample of {kv_sample}, in process)"
     )
     print(f"  {'PyYAML C loader, parse only, 1 core':<38} {parse:.3f} s")
+    print("YAML 1.1 scalars as kubectl reads them:")
+    if cold_before:
+        print(line("cold, before (baseline tools)", cold_before, count))
+    print(line("cold, after", cold, count))
+    print(line("cold, every ServiceAccount `no`", cold_yaml11, count))
+    print(
+        f"  documents on the kubectl path: corpus {share[0]} of {share[1]}, "
+        f"variant {share_variant[0]} of {share_variant[1]}"
+    )
+    print(
+        f"  loader, in process: {fast_parse:.3f} s as is, {slow_parse:.3f} s with every "
+        f"document on the kubectl path ({slow_parse / fast_parse:.1f}x)"
+    )
     print()
     best_cold, best_warm = min(cold), min(warm)
     print("targets:")
@@ -145,6 +258,10 @@ def main() -> None:
     print(
         f"  warm >= 10x cold:                {best_cold / best_warm:.1f}x  "
         f"{'MET' if best_cold / best_warm >= 10 else 'MISSED'}"
+    )
+    print(
+        f"  cold <= kubeconform / 2 ({KUBECONFORM_SECONDS / 2:.3f} s): {best_cold:.3f} s  "
+        f"{'MET' if best_cold <= KUBECONFORM_SECONDS / 2 else 'MISSED'}"
     )
     print(
         f"  cold >= 50x kubernetes-validate: {count / best_cold / kv_rate:.0f}x  "

@@ -21,10 +21,9 @@ line inside a scalar, so the split is exact.
 Scalars resolve as kubectl resolves them (sigs.k8s.io/yaml, go-yaml v2 rules): the
 YAML 1.1 booleans `y`, `yes`, `on`, `off`, `no`, `n` (and their capitalised forms),
 legacy octal `0755`, binary `0b101` and `_` digit separators. yaml-rs reads YAML 1.2,
-so a document whose text holds such a plain scalar (a cheap regex finds candidates,
-about one document in a hundred in real repositories) is composed with PyYAML and
-built by `_KubectlConstructor` instead; so is one with keys that are not strings, which
-become strings as sigs.k8s.io/yaml makes them (`1` -> "1", `true` -> "true").
+so a document whose text holds such a plain scalar (cheap regexes find candidates) is
+composed with PyYAML and built by `_construct` instead, keys becoming strings as
+sigs.k8s.io/yaml makes them (`1` -> "1", `true` -> "true", `on` -> "true").
 Merge keys (`<<`) are resolved after parsing.
 """
 
@@ -59,22 +58,30 @@ _CONTENT = re.compile(r"^(?!---(?:[ \t\r\n]|$)|\.\.\.(?:[ \t\r\n]|$))[ \t]*[^\s#
 _PARSE_POSITION = re.compile(r"at line (\d+), column (\d+)")
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
 
-# A plain scalar that YAML 1.1 (kubectl) and YAML 1.2 (yaml-rs) read differently, in a
-# place a scalar can start: a line's start, after `: `, `- `, `? `, or in a flow collection.
-# A hit is only a candidate (it may sit in a comment or a block scalar); the composed
-# document decides. Keys that yaml-rs would not read as strings are candidates too.
-_SCALAR_START = r"(?:^[ \t]*|[:?-][ \t]+|[\[{,][ \t]*)"
+# A plain scalar that YAML 1.1 (kubectl) and YAML 1.2 (yaml-rs) read differently, as a value
+# (after `: `, `- `, `? `, or in a flow collection) or, for the boolean words, as a key. A
+# hit is only a candidate (it may sit in a comment or a block scalar); the composed
+# document decides. Each pattern starts with a literal, so searching stays cheap (about
+# 10 us per document): this runs on every document. Keys that are not strings at all
+# (`1:`, `true:`) are left to the consumer (validation turns them into strings, see
+# `stringify_keys`), or to the duplicate-key path when they collide in Python (1, true).
 _YAML11_ONLY = (
     r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF"
     r"|[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?\.?[0-9][0-9._eE+-]*_[0-9_.eE+-]*)"
 )
 _SCALAR_END = r"[ \t]*(?=$|#|[,\]}]|:[ \t]|:$)"
-_NON_STRING_KEY = (
-    r"(?:[-+.]?[0-9][^:\n]*|true|True|TRUE|false|False|FALSE|null|Null|NULL|~)[ \t]*:(?:[ \t]|$)"
+_BOOLEAN_WORD = r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)"
+_KUBECTL_CANDIDATES = (
+    re.compile(rf":[ \t]+{_YAML11_ONLY}{_SCALAR_END}", re.M),
+    re.compile(rf"[-?][ \t]+{_YAML11_ONLY}{_SCALAR_END}", re.M),
+    re.compile(rf"[\[{{,][ \t]*{_YAML11_ONLY}{_SCALAR_END}", re.M),
+    re.compile(rf"(?:^|[ \n]){_BOOLEAN_WORD}[ \t]*:(?:[ \t]|$)", re.M),
 )
-_KUBECTL_CANDIDATE = re.compile(
-    rf"{_SCALAR_START}(?:{_YAML11_ONLY}{_SCALAR_END}|{_NON_STRING_KEY})", re.M
-)
+
+
+def kubectl_candidate(text: str) -> bool:
+    """Whether `text` may hold a scalar kubectl reads differently from YAML 1.2."""
+    return any(pattern.search(text) for pattern in _KUBECTL_CANDIDATES)
 
 
 @dataclass(frozen=True)
@@ -483,7 +490,7 @@ def _load_document(
         return failed(f"cannot load document: {err}")
     nodes: list = []
     duplicates: tuple[DuplicateKey, ...] = ()
-    if duplicate_error is not None or _KUBECTL_CANDIDATE.search(chunk):
+    if duplicate_error is not None or kubectl_candidate(chunk):
         # kubectl's reading differs from yaml-rs' here, or keys repeat: build from the nodes.
         root = _compose(chunk)
         if root is None:
