@@ -72,16 +72,54 @@ _YAML11_ONLY = (
 _SCALAR_END = r"[ \t]*(?=$|#|[,\]}]|:[ \t]|:$)"
 _BOOLEAN_WORD = r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)"
 _KUBECTL_CANDIDATES = (
-    re.compile(rf":[ \t]+{_YAML11_ONLY}{_SCALAR_END}", re.M),
-    re.compile(rf"[-?][ \t]+{_YAML11_ONLY}{_SCALAR_END}", re.M),
-    re.compile(rf"[\[{{,][ \t]*{_YAML11_ONLY}{_SCALAR_END}", re.M),
-    re.compile(rf"(?:^|[ \n]){_BOOLEAN_WORD}[ \t]*:(?:[ \t]|$)", re.M),
+    re.compile(rf":[ \t]+(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[-?][ \t]+(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[\[{{,][ \t]*(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
 )
+# A boolean word as a key (`on:`, `y:`), found from the colon, which is cheaper to scan for
+# than the word: one fixed-width look-behind per spelling. At the very start of a document
+# there is nothing to look behind at; `_KEY_AT_START` covers it.
+_BOOLEAN_WORDS = ("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO")
+_BOOLEAN_WORDS += ("on", "On", "ON", "off", "Off", "OFF")
+_BOOLEAN_KEY = re.compile(
+    ":(?:" + "|".join(f"(?<=[ \n]{w}:)" for w in _BOOLEAN_WORDS) + r")(?=[ \t]|$)", re.M
+)
+_KEY_AT_START = re.compile(rf"(?P<t>{_BOOLEAN_WORD}):(?:[ \t]|$)")
+_LEGACY_NUMBER = re.compile(r"[-+]?0[0-7]+|[-+]?0b[01]+")  # yaml-rs reads these as numbers
 
 
 def kubectl_candidate(text: str) -> bool:
     """Whether `text` may hold a scalar kubectl reads differently from YAML 1.2."""
-    return any(pattern.search(text) for pattern in _KUBECTL_CANDIDATES)
+    return (
+        any(pattern.search(text) for pattern in _KUBECTL_CANDIDATES)
+        or _BOOLEAN_KEY.search(text) is not None
+        or _KEY_AT_START.match(text) is not None
+    )
+
+
+def _kubectl_differs(text: str, data: Any) -> bool:
+    """Whether a document yaml-rs parsed into `data` may read differently in kubectl: a
+    candidate token of its text is a whole string of the data (not just a line inside a
+    block or quoted scalar, as an embedded config file's `y: 1` is), or a number yaml-rs
+    read in YAML 1.2 (legacy octal). Cheap: a JSON dump of the data, only for candidates."""
+    tokens = {m.group("t") for p in _KUBECTL_CANDIDATES for m in p.finditer(text)}
+    for match in _BOOLEAN_KEY.finditer(text):
+        start = max(text.rfind(" ", 0, match.start()), text.rfind("\n", 0, match.start()))
+        tokens.add(text[start + 1 : match.start()])
+    start_key = _KEY_AT_START.match(text)
+    if start_key is not None:
+        tokens.add(start_key.group("t"))
+    if not tokens:
+        return False
+    if any(_LEGACY_NUMBER.fullmatch(t) for t in tokens):
+        return True
+    import json
+
+    try:
+        dumped = json.dumps(data, ensure_ascii=False, check_circular=False)
+    except (TypeError, ValueError):  # keys yaml-rs made tuples: let the nodes decide
+        return True
+    return any(f'"{t}"' in dumped for t in tokens)
 
 
 @dataclass(frozen=True)
@@ -490,7 +528,7 @@ def _load_document(
         return failed(f"cannot load document: {err}")
     nodes: list = []
     duplicates: tuple[DuplicateKey, ...] = ()
-    if duplicate_error is not None or kubectl_candidate(chunk):
+    if duplicate_error is not None or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data)):
         # kubectl's reading differs from yaml-rs' here, or keys repeat: build from the nodes.
         root = _compose(chunk)
         if root is None:
