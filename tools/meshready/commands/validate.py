@@ -16,7 +16,14 @@ from meshready import __version__
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
 from meshready.manifests.inputs import expand_inputs
 from meshready.validate import cache as validate_cache
-from meshready.validate.setup import build_registry, configured_version, split_list
+from meshready.validate.setup import (
+    build_registry,
+    check_patterns,
+    configured_version,
+    split_inputs,
+    split_list,
+    use_cache_dir,
+)
 
 if TYPE_CHECKING:
     from meshready.config import RepoConfig
@@ -49,6 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+# Switches in both spellings, kubeconform's single dash (-strict) and the long form (--strict).
+SWITCHES = (
+    ("strict", "reject unknown fields, duplicate keys and fields only the API server sets"),
+    ("ignore-missing-schemas", "skip resources without a schema instead of failing them"),
+    ("summary", "print a summary at the end"),
+    ("verbose", "text output lists valid resources too"),
+    ("exit-on-error", "stop the report at the first invalid resource or error"),
+    ("debug", "print where each schema came from"),
+    ("insecure-skip-tls-verify", "accepted for kubeconform; no effect (validation is offline)"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs",
@@ -57,41 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="manifests to validate (default: stdin); with --rendered, kustomization targets "
         "(default: all)",
     )
-    parser.add_argument(
-        "--strict",
-        "-strict",
-        action="store_true",
-        help="reject unknown fields, duplicate keys and fields only the API server sets",
-    )
-    parser.add_argument(
-        "--kubernetes-version",
-        "-kubernetes-version",
-        action="append",
-        metavar="VERSION",
-        help="Kubernetes version to validate against; repeat (or comma-separate) for a matrix "
-        "(default: [tool.meshready] kubernetes_version)",
-    )
-    parser.add_argument(
-        "--skip", "-skip", action="append", metavar="KIND[,..]", help="kinds to skip"
-    )
-    parser.add_argument(
-        "--reject", "-reject", action="append", metavar="KIND[,..]", help="kinds to reject"
-    )
-    parser.add_argument(
-        "--ignore-missing-schemas",
-        "-ignore-missing-schemas",
-        action="store_true",
-        help="skip resources without a schema instead of failing them",
-    )
-    parser.add_argument(
-        "--schema-location",
-        "-schema-location",
-        action="append",
-        metavar="TEMPLATE",
-        help="local schema directory or kubeconform template, e.g. "
-        "'schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'; "
-        "'default' is the built-in set (used when none is given)",
-    )
+    for name, text in SWITCHES:
+        parser.add_argument(f"--{name}", f"-{name}", action="store_true", help=text)
+    for name, metavar, text in (
+        ("kubernetes-version", "VERSION", "Kubernetes version to validate against; repeat (or "
+         "comma-separate) for a matrix (default: [tool.meshready] kubernetes_version)"),
+        ("skip", "KIND[,..]", "kinds to skip"),
+        ("reject", "KIND[,..]", "kinds to reject"),
+        ("schema-location", "TEMPLATE", "local schema directory, file or kubeconform template, "
+         "e.g. 'schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'; "
+         "'default' is the built-in set (used when none is given)"),
+        ("ignore-filename-pattern", "REGEX", "leave out paths matching this regular expression"),
+    ):  # fmt: skip
+        parser.add_argument(f"--{name}", f"-{name}", action="append", metavar=metavar, help=text)
     parser.add_argument(
         "--crd-dir",
         action="append",
@@ -108,48 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="report format (default: text)",
     )
     parser.add_argument(
-        "--ignore-filename-pattern",
-        "-ignore-filename-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="leave out paths matching this regular expression (repeatable)",
-    )
-    parser.add_argument(
-        "--exit-on-error",
-        "-exit-on-error",
-        action="store_true",
-        help="stop the report at the first invalid resource or error",
-    )
-    parser.add_argument(
-        "--debug", "-debug", action="store_true", help="print where each schema came from"
-    )
-    parser.add_argument(
-        "--insecure-skip-tls-verify",
-        "-insecure-skip-tls-verify",
-        action="store_true",
-        help="accepted for kubeconform compatibility; no effect (validation never uses the network)",
-    )
-    parser.add_argument(
         "--cache",
         "-cache",
         metavar="DIR",
-        help="directory of the result cache (an existing directory; default: "
-        "$MESHREADY_CACHE_DIR or ~/.cache/meshready/validate)",
+        help="directory of the result cache (it must exist; default: $MESHREADY_CACHE_DIR or "
+        "~/.cache/meshready/validate)",
     )
-    parser.add_argument(
-        "-v",
-        "--version",
-        action="version",
-        version=__version__,  # kubeconform prints the bare version
-        help="print the version and exit",
-    )
-    parser.add_argument(
-        "--summary", "-summary", action="store_true", help="print a summary at the end"
-    )
-    parser.add_argument(
-        "--verbose", "-verbose", action="store_true", help="text output lists valid resources too"
-    )
+    parser.add_argument("-v", "--version", action="version", version=__version__)
     parser.add_argument(
         "-n", "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
     )
@@ -177,7 +139,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     from meshready.config import load_config
-    from meshready.validate.core import Options, exit_status, find_duplicate_objects
+    from meshready.validate.core import (
+        Options,
+        exit_status,
+        find_duplicate_objects,
+    )
     from meshready.validate.files import validate_files
     from meshready.validate.output import new_output
 
@@ -185,7 +151,8 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     versions = split_list(args.kubernetes_version) or [configured_version(config)]
     if args.workers is not None and args.workers < 1:
         raise MeshreadyError("--workers must be at least 1")
-    _check_patterns(args.ignore_filename_pattern)
+    patterns = args.ignore_filename_pattern or []
+    check_patterns(patterns)
     registry, resolved = build_registry(
         config, args.strict, split_list(args.schema_location), versions, args.crd_dir or ()
     )
@@ -204,7 +171,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     else:
         input_files = expand_inputs(
             split_inputs(args.inputs) or ["-"],
-            args.ignore_filename_pattern,
+            patterns,
             notes,
             missing_ok=True,
         )
@@ -256,33 +223,9 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
             "\n".join(stderr) or None,
             code,
             None if args.repo is None else str(args.repo),
-            args.ignore_filename_pattern,
+            patterns,
         )
     return code
-
-
-def split_inputs(inputs: list[str]) -> list[str]:
-    """kubeconform also takes comma-separated files in one argument; a path that exists
-    (commas and all) is taken whole."""
-    import os
-
-    split: list[str] = []
-    for given in inputs:
-        if "," in given and not os.path.exists(given):
-            split.extend(part for part in given.split(",") if part)
-        else:
-            split.append(given)
-    return split
-
-
-def _check_patterns(patterns: list[str]) -> None:
-    import re
-
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise MeshreadyError(f"--ignore-filename-pattern {pattern!r}: {err}") from None
 
 
 def _rendered(
@@ -325,15 +268,3 @@ def main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-
-
-def use_cache_dir(directory: str | None) -> None:
-    """`-cache DIR` (kubeconform's flag, which caches downloaded schemas) holds meshready's
-    result cache; like kubeconform, the directory must exist."""
-    import os
-
-    if directory is None:
-        return
-    if not os.path.isdir(directory):
-        raise MeshreadyError(f"failed opening cache folder {directory}: not a directory")
-    os.environ["MESHREADY_CACHE_DIR"] = directory

@@ -383,6 +383,14 @@ def find_duplicate_objects(results: list[ResourceResult]) -> None:
             result.status = INVALID
 
 
+def up_to_first_failure(results: list[ResourceResult]) -> list[ResourceResult]:
+    """The results up to and including the first invalid or error one (-exit-on-error)."""
+    for index, result in enumerate(results):
+        if result.status in (INVALID, ERROR):
+            return results[: index + 1]
+    return results
+
+
 def exit_status(results: Sequence[ResourceResult]) -> bool:
     """True when every result is acceptable (valid, skipped or empty)."""
     return all(r.status in (VALID, SKIPPED, EMPTY) for r in results)
