@@ -117,29 +117,36 @@ def kubectl_path_share(files: Path) -> tuple[int, int]:
 
 
 def parse_seconds(files: Path, force_kubectl_path: bool) -> float:
-    """In-process load of the corpus with meshready's loader; optionally with every
-    document sent down the kubectl (compose + YAML 1.1) path."""
-    import re
-
+    """In-process load of the corpus with meshready's loader (CPU seconds); optionally
+    with every document sent down the kubectl (compose + YAML 1.1) path."""
     from meshready.manifests import loader
 
     texts = [(p.read_text(), str(p)) for p in sorted(files.glob("*.yaml"))]
-    saved = loader._KUBECTL_CANDIDATES
+    saved = loader.kubectl_candidate, loader._kubectl_differs
     if force_kubectl_path:
-        loader._KUBECTL_CANDIDATES = (re.compile(r"^"),)
+        loader.kubectl_candidate = loader._kubectl_differs = lambda *_: True
     try:
-        started = time.perf_counter()
+        started = time.process_time()
         for text, name in texts:
             loader.load_text(text, name)
-        return time.perf_counter() - started
+        return time.process_time() - started
     finally:
-        loader._KUBECTL_CANDIDATES = saved
+        loader.kubectl_candidate, loader._kubectl_differs = saved
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+CPU_SECONDS: dict[str, list[float]] = {}  # command label -> user+sys of each run's process tree
+
+
+def timed(command: list[str], env: dict[str, str], label: str = "") -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    CPU_SECONDS.setdefault(label, []).append(cpu)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return elapsed
@@ -150,7 +157,7 @@ def cold_and_warm(files: Path, workdir: Path, runs: int, extra: list[str]) -> tu
     command = [meshready(), "validate", "--strict", "--summary", *extra, str(files)]
     for run in range(runs):
         env = {**os.environ, "MESHREADY_CACHE_DIR": str(workdir / f"cache-{run}-{len(extra)}")}
-        cold.append(timed(command, env))
+        cold.append(timed(command, env, f"cold {files.name} {' '.join(extra)}"))
         warm.append(timed(command, env))
     return cold, warm
 
@@ -218,7 +225,7 @@ def main() -> None:
             for run in range(args.runs):
                 env_before["MESHREADY_CACHE_DIR"] = str(workdir / f"cache-before-{run}")
                 command = [meshready(), "validate", "--strict", "--summary", str(files)]
-                cold_before.append(timed(command, env_before))
+                cold_before.append(timed(command, env_before, "before"))
         kv_rate, kv_sample = kubernetes_validate_rate(files)
         parse = pyyaml_parse_seconds(files)
 
@@ -240,12 +247,19 @@ def main() -> None:
         print(line("cold, before (baseline tools)", cold_before, count))
     print(line("cold, after", cold, count))
     print(line("cold, every ServiceAccount `no`", cold_yaml11, count))
+    cpu_after = min(CPU_SECONDS[f"cold {files.name} "])
+    cpu_before = min(CPU_SECONDS.get("before", [0.0]))
+    print(
+        f"  CPU (user+sys, best): after {cpu_after:.3f} s"
+        + (f", before {cpu_before:.3f} s (+{cpu_after / cpu_before - 1:.0%})" if cpu_before else "")
+        + f", every ServiceAccount `no` {min(CPU_SECONDS[f'cold {variant.name} --no-cache']):.3f} s"
+    )
     print(
         f"  documents on the kubectl path: corpus {share[0]} of {share[1]}, "
         f"variant {share_variant[0]} of {share_variant[1]}"
     )
     print(
-        f"  loader, in process: {fast_parse:.3f} s as is, {slow_parse:.3f} s with every "
+        f"  loader, in process, CPU: {fast_parse:.3f} s as is, {slow_parse:.3f} s with every "
         f"document on the kubectl path ({slow_parse / fast_parse:.1f}x)"
     )
     print()
