@@ -1,7 +1,8 @@
 """The validation core: loaded documents in, one result per resource and Kubernetes version out.
 
 Pure over its inputs (documents, a `SchemaRegistry`, `Options`); reading files, the
-result cache and printing live in `commands/validate.py` and `validate_output.py`.
+result cache and printing live in `files.py`, `cache.py` and `output.py`. Messages and
+paths are clipped to `MAX_ECHO` characters, so a huge bad value stays one short line.
 
 A document is anything with `filename`, `line`, `data`, `error`, `duplicate_keys` and
 `line_of(path)` (`loader.LoadedDocument`, or `RenderedDocument` for rendered objects).
