@@ -445,3 +445,27 @@ def test_dangling_symlinks_and_fifos_in_a_directory_are_skipped_with_a_note(tmp_
         "meshready: note: in/dangling.yaml: skipped (dangling symlink)",
         "meshready: note: in/pipe.yaml: skipped (a FIFO)",
     ]
+
+
+def test_stdin_that_is_a_terminal_is_a_usage_error_not_a_wait(tmp_path: Path):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [MESHREADY, "validate", "-summary"],
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "meshready: error: no input: give FILE, DIR or -, or pipe manifests on stdin\n"
+    )

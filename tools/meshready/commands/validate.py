@@ -176,6 +176,8 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
             missing_ok=True,
         )
         stdin = input_files == ["-"]
+        if "-" in input_files and sys.stdin.isatty():  # as kubeconform: never wait on a terminal
+            raise MeshreadyError("no input: give FILE, DIR or -, or pipe manifests on stdin")
         for note in notes:
             print(f"meshready: note: {note}", file=sys.stderr)
         results = validate_files(input_files, registry, options, args.workers, args.schema_location)
