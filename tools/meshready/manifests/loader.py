@@ -180,7 +180,9 @@ def _compose(text: str) -> yaml.Node | None:
     import yaml
 
     try:
-        return yaml.compose(text, Loader=yaml.CSafeLoader)
+        # The base loader resolves no implicit tags (PyYAML's resolver is Python, and its
+        # YAML 1.1 rules are not kubectl's anyway): `_construct` resolves scalars itself.
+        return yaml.compose(text, Loader=yaml.CBaseLoader)
     except Exception:  # a document yaml-rs accepted but PyYAML does not: no lines, no crash
         return None
 
@@ -202,7 +204,7 @@ def _child(node: Any, key: PathKey, index: dict | None = None) -> tuple[Any, Any
         found = keys.get(str(key))
         if found is None:
             for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
+                if _is_merge_key(key_node):
                     inner = _child(value_node, key, index)
                     if inner is not None:
                         return inner
@@ -344,7 +346,13 @@ def stringify_keys(data: Any) -> Any:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _is_merge_key(node: Any) -> bool:
+    """A plain `<<` key (the base loader leaves it untagged)."""
+    return (
+        not node.style and node.value == "<<" and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
+    )
 
 
 def _construct(root: Any, text: str) -> Any:
@@ -376,7 +384,7 @@ def _construct(root: Any, text: str) -> Any:
         else:
             value = {}
             for key_node, value_node in node.value:
-                if key_node.tag == _MERGE_TAG:
+                if _is_merge_key(key_node):
                     sources = (
                         value_node.value
                         if isinstance(value_node, yaml.SequenceNode)
@@ -389,7 +397,7 @@ def _construct(root: Any, text: str) -> Any:
                             merged.update(source_value)
                     value = {**merged, **value}
             for key_node, value_node in node.value:
-                if key_node.tag != _MERGE_TAG:
+                if not _is_merge_key(key_node):
                     value[json_key(build(key_node))] = build(value_node)
         built[id(node)] = value
         return value
