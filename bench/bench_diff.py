@@ -2,7 +2,8 @@
 parallel render of both sides (the base worktree's targets and the working tree's, in one
 thread pool). The issue asks for the two to be about the same.
 
-Run: `nox -s bench`, or `python bench/bench_diff.py [--runs N] [--base REF]`.
+Run: `nox -s bench`, or `python bench/bench_diff.py [--runs N] [--base REF] [--quick]`
+(`--quick`: one run of each, for smoke runs; the figures are indicative).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def figure(label: str, times: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=None, help="default: 5, 1 with --quick")
     parser.add_argument("--base", default="HEAD", help="base revision (default: HEAD)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one run of each")
     args, _ = parser.parse_known_args()  # nox -s bench passes its posargs to every bench
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
 
     config = load_config(ROOT)
     top = gitrev.toplevel(ROOT)

@@ -1,18 +1,27 @@
-"""Throughput of the hello server with keep-alive: requests/s and p99 at 1, 4 and 16 connections.
+"""Throughput of the hello server with keep-alive, and what its access log costs.
 
-Compares the asyncio server in apps/hello/server.py with the standard library's
-ThreadingHTTPServer (HTTP/1.1, keep-alive, the same body and one log line per request),
-the choice the issue asked to justify. The client is `wrk` when it is installed
-(`apt-get install wrk`), else a Python client with one thread per connection, which is
-itself the bottleneck well below the server's limit and says so.
+Part 1, the log: requests/s at 16 connections for apps/hello with its access log on and
+off (`ACCESS_LOG=off`), beside granian (from the `bench` extra) serving an equivalent
+RSGI hello app with and without its access log, all measured in the same run. Goal:
+hello with its log >= granian with its log.
 
-    python bench/bench_server.py            # 5 s per run
+Part 2, the serving model: apps/hello against the standard library's ThreadingHTTPServer
+(HTTP/1.1, keep-alive, the same body and one log line per request) at 1, 4 and 16
+connections, the choice docs/apps.md justifies.
+
+Every server is one process (granian: one worker, default runtime) writing its log to a
+file. The client is `wrk -t1` when installed (`apt-get install wrk`), else Python
+threads with http.client, which are then the bottleneck and say so. Loopback only.
+
+    python bench/bench_server.py            # about 50 s
+    python bench/bench_server.py --quick    # a few seconds, for CI smoke runs
     BENCH_SECONDS=10 python bench/bench_server.py
 Target on the 2-core reference machine: >= 5,000 requests/s with keep-alive.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import os
 import re
@@ -23,12 +32,11 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "apps" / "hello" / "server.py"
-CONNECTIONS = (1, 4, 16)
-SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 TARGET_RPS = 5000
 
 # The baseline: what the stdlib offers, set up as fairly as it allows (HTTP/1.1 keep-alive,
@@ -60,6 +68,22 @@ ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
+# The same answer as apps/hello's GET / (body, content type, nosniff), as an RSGI app:
+# granian's own interface, its fastest.
+GRANIAN_APP = """
+HEADERS = [("content-type", "text/plain; charset=utf-8"), ("x-content-type-options", "nosniff")]
+
+async def app(scope, proto):
+    proto.response_bytes(200, HEADERS, b"Hello World!\\n")
+"""
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -67,8 +91,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_listening(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 10
+def granian_command() -> list[str] | None:
+    """granian from this interpreter's environment (the `bench` extra), if installed."""
+    candidate = Path(sys.executable).with_name("granian")
+    if candidate.exists():
+        return [str(candidate)]
+    found = shutil.which("granian")
+    return [found] if found else None
+
+
+def servers(port: int, app_dir: str, granian: list[str] | None) -> dict[str, Server]:
+    hello = [sys.executable, str(SERVER)]
+    # DRAIN_DELAY=0: the benchmark stops each server with SIGTERM and need not wait.
+    hello_env = {"PORT": str(port), "LISTEN_ADDRESS": "127.0.0.1", "DRAIN_DELAY": "0"}
+    chosen = {
+        "hello, log on": Server("hello, log on", hello, hello_env),
+        "hello, log off": Server("hello, log off", hello, {**hello_env, "ACCESS_LOG": "off"}),
+        "stdlib ThreadingHTTPServer": Server(
+            "stdlib ThreadingHTTPServer", [sys.executable, "-c", THREADING_SERVER, str(port)], {}
+        ),
+    }
+    if granian:
+        base = [
+            *granian,
+            "--interface",
+            "rsgi",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--working-dir",
+            app_dir,
+        ]
+        for label, flag in (
+            ("granian, log on", "--access-log"),
+            ("granian, log off", "--no-access-log"),
+        ):
+            chosen[label] = Server(label, [*base, flag, "granian_hello:app"], {})
+    return chosen
+
+
+def wait_until_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
@@ -80,35 +146,27 @@ def wait_until_listening(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("server did not start listening")
 
 
-def start(kind: str, port: int, log) -> subprocess.Popen:
-    if kind == "asyncio (apps/hello)":
-        command = [sys.executable, str(SERVER)]
-    else:
-        command = [sys.executable, "-c", THREADING_SERVER, str(port)]
-    env = {**os.environ, "PORT": str(port), "LISTEN_ADDRESS": "127.0.0.1"}
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_until_listening(port, proc)
-    return proc
-
-
 def _millis(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    number, unit = match.groups()
     return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def run_wrk(url: str, connections: int, seconds: float = SECONDS) -> tuple[float, float]:
+def run_wrk(url: str, connections: int, seconds: float) -> tuple[float, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = _millis(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
-    return rps, p99
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
+    assert rps and p99, out
+    return float(rps.group(1)), _millis(p99.group(1))
 
 
-def run_python_client(url: str, connections: int, seconds: float = SECONDS) -> tuple[float, float]:
+def run_python_client(url: str, connections: int, seconds: float) -> tuple[float, float]:
     host, port = url.split("//")[1].rstrip("/").split(":")
     latencies: list[list[float]] = [[] for _ in range(connections)]
     stop_at = time.perf_counter() + seconds
@@ -131,32 +189,84 @@ def run_python_client(url: str, connections: int, seconds: float = SECONDS) -> t
     return len(merged) / seconds, p99
 
 
-def main() -> int:
+def measure(server: Server, port: int, connection_counts: tuple[int, ...], seconds: float, client):
+    """[(connections, req/s, p99 ms)] for one server process; its log goes to a file."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            server.command,
+            env={**os.environ, **server.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_listening(port, proc)
+            url = f"http://127.0.0.1:{port}/"
+            client(url, 4, min(1.0, seconds))  # warm-up
+            results = []
+            for connections in connection_counts:
+                rps, p99 = client(url, connections, seconds)
+                results.append((connections, rps, p99))
+            log.seek(0, os.SEEK_END)
+            logged = log.tell()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+    if server.name.endswith("log on") and logged == 0:
+        raise SystemExit(f"{server.name}: wrote no access log; the comparison would be unfair")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 s runs, 16 connections only")
+    args = parser.parse_args(argv)
+    seconds = 1.0 if args.quick else float(os.environ.get("BENCH_SECONDS", "4"))
     wrk = shutil.which("wrk")
     client = run_wrk if wrk else run_python_client
-    print(f"hello server throughput, keep-alive, {SECONDS:g} s per run, {os.cpu_count()} CPUs")
+    granian = granian_command()
+    print(f"hello server throughput, keep-alive, {seconds:g} s per run, {os.cpu_count()} CPUs")
     print(
         "client: wrk -t1"
         if wrk
         else "client: Python http.client threads (wrk not installed: the client is the limit)"
     )
-    print(f"{'server':<30} {'conns':>5} {'req/s':>10} {'p99 ms':>8}")
-    best = 0.0
-    for kind in ("asyncio (apps/hello)", "stdlib ThreadingHTTPServer"):
-        with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryDirectory() as app_dir:
+        Path(app_dir, "granian_hello.py").write_text(GRANIAN_APP)
+        port = free_port()
+        chosen = servers(port, app_dir, granian)
+
+        print("\n1. access log cost, 16 connections")
+        print(f"{'server':<30} {'req/s':>10} {'p99 ms':>8}")
+        figures: dict[str, float] = {}
+        for name in ("hello, log on", "hello, log off", "granian, log on", "granian, log off"):
+            if name not in chosen:
+                print(f"{name:<30} {'(granian not installed: pip install -e .[bench])':>10}")
+                continue
             port = free_port()
-            proc = start(kind, port, log)
-            try:
-                url = f"http://127.0.0.1:{port}/"
-                client(url, 1, 1)  # warm-up
-                for connections in CONNECTIONS:
-                    rps, p99 = client(url, connections)
-                    if kind.startswith("asyncio"):
-                        best = max(best, rps)
-                    print(f"{kind:<30} {connections:>5} {rps:>10,.0f} {p99:>8.2f}", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(15)
+            server = servers(port, app_dir, granian)[name]
+            [(_, rps, p99)] = measure(server, port, (16,), seconds, client)
+            figures[name] = rps
+            print(f"{name:<30} {rps:>10,.0f} {p99:>8.2f}", flush=True)
+        if "granian, log on" in figures:
+            ratio = figures["hello, log on"] / figures["granian, log on"]
+            verdict = "met" if ratio >= 1 else "NOT met"
+            print(f"goal hello (log on) >= granian (log on): {verdict} ({ratio:.2f}x)")
+
+        print("\n2. serving model")
+        print(f"{'server':<30} {'conns':>5} {'req/s':>10} {'p99 ms':>8}")
+        counts = (16,) if args.quick else (1, 4, 16)
+        best = 0.0
+        for name in ("hello, log on", "stdlib ThreadingHTTPServer"):
+            port = free_port()
+            server = servers(port, app_dir, granian)[name]
+            for connections, rps, p99 in measure(server, port, counts, seconds, client):
+                if name.startswith("hello"):
+                    best = max(best, rps)
+                print(f"{name:<30} {connections:>5} {rps:>10,.0f} {p99:>8.2f}", flush=True)
     verdict = "met" if best >= TARGET_RPS else "NOT met"
     print(f"target >= {TARGET_RPS:,} req/s: {verdict} (best {best:,.0f} req/s)")
     return 0

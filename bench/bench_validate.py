@@ -1,7 +1,7 @@
 """Benchmark `meshready validate` end to end against the issue's references.
 
-Corpus: ../shared/bench/gen_corpus.py OUTDIR 10000 (10,000 valid objects in 100 files),
-or $MESHREADY_BENCH_CORPUS if set. Figures, all whole-process wall time of the
+Corpus: bench/corpus.py's 10,000 valid objects in 100 files (2,000 in 20 with --quick),
+or the directory $MESHREADY_BENCH_CORPUS if set. Figures, all whole-process wall time of the
 installed console script, strict mode, Kubernetes 1.33:
 
 - cold: empty result cache (parsing + validation), default workers and one worker;
@@ -14,12 +14,9 @@ installed console script, strict mode, Kubernetes 1.33:
   parse time of the corpus with every document forced down that path (the worst case);
 - with $MESHREADY_BENCH_BASELINE=DIR (a `tools` directory of an older meshready, e.g.
   `git archive 67f0fd4 tools | tar -x -C /tmp/old`), the same cold run of that code, for
-  before/after figures.
+  before/after figures (wall and CPU time).
 
-The corpus generator is ../shared/bench/gen_corpus.py; without it (and without
-$MESHREADY_BENCH_CORPUS) an equivalent corpus is generated inline (`inline_corpus`).
-
-Usage: python bench/bench_validate.py [--runs N]
+Usage: python bench/bench_validate.py [--runs N] [--quick]
 """
 
 from __future__ import annotations
@@ -35,8 +32,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_corpus.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import write_corpus  # noqa: E402  (bench/ is not a package)
+
 RESOURCES = 10_000
+QUICK_RESOURCES = 2_000
 # kubeconform's figure beside meshready's in issue 14 (same corpus, cold, same run).
 KUBECONFORM_SECONDS = 1.13
 REFERENCES = {
@@ -52,44 +52,15 @@ def meshready() -> str:
     return str(found) if found.exists() else shutil.which("meshready") or "meshready"
 
 
-def corpus(workdir: Path) -> Path:
+def corpus(workdir: Path, resources: int) -> Path:
     given = os.environ.get("MESHREADY_BENCH_CORPUS")
     if given:
+        if not Path(given).is_dir():
+            sys.exit(f"bench_validate: MESHREADY_BENCH_CORPUS={given} is not a directory")
         return Path(given)
     out = workdir / "corpus"
-    if GENERATOR.is_file():
-        subprocess.run([sys.executable, str(GENERATOR), str(out), str(RESOURCES)], check=True)
-    else:
-        inline_corpus(out, RESOURCES)
+    write_corpus(out, resources)
     return out
-
-
-def inline_corpus(out: Path, count: int) -> None:
-    """Valid, strict-clean objects of six kinds, 100 documents a file (as gen_corpus.py)."""
-    out.mkdir(parents=True)
-    makers = [
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg-{i}\n  namespace: ns-{ns}\n"
-        "data:\n  a: '1'\n  b: two\n",
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\n"
-        "automountServiceAccountToken: false\n",
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\nspec:\n"
-        "  selector:\n    app: app-{i}\n  ports:\n  - name: http\n    port: 80\n"
-        "    targetPort: http\n",
-        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: app-{i}\n"
-        "  namespace: ns-{ns}\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n"
-        "      app: app-{i}\n",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: ns-{ns}\n"
-        "spec:\n  replicas: 2\n  selector:\n    matchLabels:\n      app: app-{i}\n  template:\n"
-        "    metadata:\n      labels:\n        app: app-{i}\n    spec:\n      containers:\n"
-        "      - name: main\n        image: registry.example/app-{i}:1\n        ports:\n"
-        "        - name: http\n          containerPort: 8080\n",
-        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: app-{i}\n"
-        "  namespace: ns-{ns}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n"
-        "    kind: Deployment\n    name: app-{i}\n  minReplicas: 2\n  maxReplicas: 5\n",
-    ]
-    docs = [makers[k % 6].format(i=k // 6, ns=k % 50) for k in range(count)]
-    for start in range(0, count, 100):
-        (out / f"part-{start // 100:04d}.yaml").write_text("---\n".join(docs[start : start + 100]))
 
 
 def yaml11_variant(files: Path, workdir: Path) -> Path:
@@ -105,14 +76,14 @@ def yaml11_variant(files: Path, workdir: Path) -> Path:
 
 
 def kubectl_path_share(files: Path) -> tuple[int, int]:
-    """(documents whose text has a YAML 1.1 or non-string-key candidate, documents)."""
+    """(documents that take the kubectl path when loaded, documents)."""
     from meshready.manifests import loader
 
     hits = total = 0
     for path in sorted(files.glob("*.yaml")):
         for document in loader.split_text(path.read_text(), str(path)):
             total += 1
-            hits += loader.kubectl_candidate(document.text)
+            hits += bool(document.load()._nodes)  # composed while loading: the kubectl path
     return hits, total
 
 
@@ -198,11 +169,17 @@ def line(name: str, seconds: list[float], count: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=None, help="default: 5, 1 with --quick")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2,000 objects, one run; figures indicative"
+    )
     args = parser.parse_args()
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         workdir = Path(tmp)
-        files = corpus(workdir)
+        files = corpus(workdir, QUICK_RESOURCES if args.quick else RESOURCES)
+        file_count = len(list(files.glob("*.yaml")))
         count = (
             sum(
                 p.read_text().count("\nkind: ") + p.read_text().startswith("kind: ")
@@ -211,7 +188,9 @@ def main() -> None:
             or RESOURCES
         )
         cold, warm = cold_and_warm(files, workdir, args.runs, [])
-        cold_one, _ = cold_and_warm(files, workdir, max(2, args.runs // 2), ["-n", "1"])
+        cold_one, _ = cold_and_warm(
+            files, workdir, 1 if args.quick else max(2, args.runs // 2), ["-n", "1"]
+        )
         variant = yaml11_variant(files, workdir)
         cold_yaml11, _ = cold_and_warm(variant, workdir, args.runs, ["--no-cache"])
         share = kubectl_path_share(files)
@@ -226,13 +205,14 @@ def main() -> None:
                 env_before["MESHREADY_CACHE_DIR"] = str(workdir / f"cache-before-{run}")
                 command = [meshready(), "validate", "--strict", "--summary", str(files)]
                 cold_before.append(timed(command, env_before, "before"))
-        kv_rate, kv_sample = kubernetes_validate_rate(files)
+        kv_rate, kv_sample = kubernetes_validate_rate(files, 100 if args.quick else 500)
         parse = pyyaml_parse_seconds(files)
 
     cpus = os.cpu_count()
     print(
-        f"meshready validate --strict, {count} resources in 100 files, {cpus} CPUs, "
-        f"{args.runs} runs, whole process wall time"
+        f"meshready validate --strict, {count} resources in {file_count} "
+        f"files, {cpus} CPUs, {args.runs} runs, whole process wall time"
+        + (" (--quick: indicative only)" if args.quick else "")
     )
     print(line(f"cold (no result cache, {cpus} workers)", cold, count))
     print(line("cold (no result cache, -n 1)", cold_one, count))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "tools" / "meshready"
 
 
@@ -83,6 +85,7 @@ def test_no_core_package_imports_a_command():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+@pytest.mark.skipif("mutants" in PACKAGE.parts, reason="mutmut's copy is rewritten code")
 def test_command_modules_are_thin():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / "commands").glob("*.py")}
     assert sizes and max(sizes.values()) <= 280, sizes

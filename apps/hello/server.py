@@ -14,6 +14,7 @@ Configuration is environment only; see docs/apps.md for every variable.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import math
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any, TextIO, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 HELLO_BODY = b"Hello World!\n"
@@ -50,6 +52,11 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _FIELD_VALUE_FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# What can still become a method while a request line is arriving.
+_METHOD_PREFIX = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+# As h11: at most 20 digits (and so no sign, no list, no whitespace inside).
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
 _HEADER_VALUE_SAFE = re.compile(r"[\x20-\x7e]*")
 _BARE_LOG_VALUE = re.compile(r"[A-Za-z0-9_./:@+-]+")
 
@@ -58,6 +65,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 log = logging.getLogger("hello")
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -113,7 +121,9 @@ class FaultRule:
     choices: tuple[tuple[float, float], ...] = ()
 
     @classmethod
-    def parse(cls, text: str, parse_value: Callable[[str], float], default_percent: float = 100):
+    def parse(
+        cls, text: str, parse_value: Callable[[str], float], default_percent: float = 100
+    ) -> FaultRule:
         choices = []
         for item in text.split(","):
             value, sep, percent = item.strip().partition(":")
@@ -140,7 +150,11 @@ class Settings:
     pod_name: str = ""
     log_format: str = "text"
     log_level: int = logging.INFO
+    # SIGTERM: keep serving (readiness 503, `Connection: close`) for drain_delay while
+    # endpoints and sidecars learn the pod is going; then up to drain_seconds to finish.
+    drain_delay: float = 5.0
     drain_seconds: float = 10.0
+    access_log: bool = True
     header_timeout: float = 10.0
     idle_timeout: float = 620.0
     fault_delay: FaultRule = field(default_factory=FaultRule)
@@ -150,7 +164,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def get(name: str, parse: Callable[[str], object], default: object) -> object:
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
             raw = env.get(name, "").strip()
             if not raw:
                 return default
@@ -170,8 +184,8 @@ class Settings:
                 raise ValueError("must be between 0 and 65535")
             return number
 
-        def choice(options: Mapping[str, object]) -> Callable[[str], object]:
-            def parse(raw: str) -> object:
+        def choice(options: Mapping[str, T]) -> Callable[[str], T]:
+            def parse(raw: str) -> T:
                 if raw.lower() not in options:
                     raise ValueError(f"must be one of {', '.join(options)}")
                 return options[raw.lower()]
@@ -191,8 +205,10 @@ class Settings:
                 raise ValueError("must be greater than zero")
             return seconds
 
-        def fault(value_name: str, percent_name: str, parse_value) -> FaultRule:
-            percent = get(percent_name, parse_percent, None)
+        def fault(
+            value_name: str, percent_name: str, parse_value: Callable[[str], float]
+        ) -> FaultRule:
+            percent: float | None = get(percent_name, parse_percent, None)
             rule = get(
                 value_name,
                 lambda raw: FaultRule.parse(raw, parse_value, 100 if percent is None else percent),
@@ -222,7 +238,9 @@ class Settings:
                 ),
                 logging.INFO,
             ),
+            drain_delay=get("DRAIN_DELAY", parse_duration, cls.drain_delay),
             drain_seconds=get("DRAIN_SECONDS", parse_duration, cls.drain_seconds),
+            access_log=get("ACCESS_LOG", boolean, True),
             header_timeout=get("HEADER_TIMEOUT", positive_duration, cls.header_timeout),
             idle_timeout=get("IDLE_TIMEOUT", positive_duration, cls.idle_timeout),
             fault_delay=FaultRule(
@@ -236,7 +254,17 @@ class Settings:
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event, text `key=value` or JSON; values are escaped so that
-# nothing a client sends can forge a log line.
+# nothing a client sends can forge a log line. Request lines are buffered (LogSink):
+# one write a flush instead of one a request, which halved throughput before.
+
+# A buffered request line reaches stdout within this time, or sooner once this many
+# characters are waiting; every other record, a drain and the exit flush it at once.
+ACCESS_LOG_FLUSH_SECONDS = 0.5
+ACCESS_LOG_FLUSH_CHARS = 64 * 1024
+# An error that can repeat in a tight loop (accept() out of file descriptors, an
+# event-loop error) is logged at most once per this many seconds per message, with the
+# count of records it suppressed.
+LOOP_ERROR_INTERVAL = 1.0
 
 
 def _text_value(value: object) -> str:
@@ -249,51 +277,160 @@ def _text_value(value: object) -> str:
     return json.dumps(value)
 
 
+class _Clock:
+    """RFC 3339 UTC timestamps with milliseconds, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int(created * 1000) % 1000:03d}Z"
+
+
+_clock = _Clock()
+
+
 def _timestamp(created: float) -> str:
-    millis = int(created * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+    return _clock.timestamp(created)
+
+
+def text_line(created: float, level: str, message: str, fields: Mapping[str, object]) -> str:
+    parts = [_timestamp(created), level, message]
+    parts.extend(f"{key}={_text_value(value)}" for key, value in fields.items())
+    return " ".join(parts)
+
+
+def json_line(created: float, level: str, message: str, fields: Mapping[str, object]) -> str:
+    entry: dict[str, object] = {"time": _timestamp(created), "severity": level, "message": message}
+    entry.update(fields)
+    return json.dumps(entry)
+
+
+def _record_fields(record: logging.LogRecord) -> dict[str, object]:
+    fields = dict(getattr(record, "fields", None) or {})
+    if record.exc_info:  # the exception, on the same line: never a multi-line traceback
+        fields["error"] = repr(record.exc_info[1])
+    return fields
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record.created), record.levelname, record.getMessage()]
-        fields = getattr(record, "fields", None)
-        if fields:
-            parts.extend(f"{key}={_text_value(value)}" for key, value in fields.items())
-        if record.exc_info:
-            parts.append(f"error={_text_value(repr(record.exc_info[1]))}")
-        return " ".join(parts)
+        message = record.getMessage().replace("\n", " ")
+        return text_line(record.created, record.levelname, message, _record_fields(record))
 
 
 class JsonFormatter(logging.Formatter):
     """`severity` and `message` are the names Cloud Logging reads from JSON lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": _timestamp(record.created),
-            "severity": record.levelname,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", None) or {})
-        if record.exc_info:
-            entry["error"] = repr(record.exc_info[1])
-        return json.dumps(entry)
+        return json_line(
+            record.created, record.levelname, record.getMessage(), _record_fields(record)
+        )
 
 
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+class LogSink:
+    """stdout, shared by the logging handler (written at once) and the access log (buffered).
+    Buffered request lines go out before any other record, so the order is kept."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, line: str) -> None:
+        self._pending.append(line)
+        self._pending_chars += len(line)
+        if self._pending_chars >= ACCESS_LOG_FLUSH_CHARS:
+            self.flush()
+        elif self._timer is None and self.loop is not None:
+            self._timer = self.loop.call_later(ACCESS_LOG_FLUSH_SECONDS, self.flush)
+
+    def write(self, line: str) -> None:
+        self._pending.append(line)
+        self.flush()
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._pending_chars = 0
+            self.stream.write(text)
+            self.stream.flush()
+
+
+class SinkHandler(logging.Handler):
+    def __init__(self, sink: LogSink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> LogSink:
+    sink = LogSink(stream or sys.stdout)
+    handler = SinkHandler(sink)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # LOG_LEVEL=debug is for request headers, not for the event loop's internals.
     logging.getLogger("asyncio").setLevel(max(settings.log_level, logging.INFO))
+    return sink
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {
         name: REDACTED if name in REDACTED_HEADERS else value for name, value in headers.items()
     }
+
+
+class RateLimitedLog:
+    """At most one error record per `interval` for each message, carrying the number of
+    records it suppressed since the previous one."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        # message -> [monotonic time of the last record, records suppressed since]
+        self._seen: dict[str, list[float]] = {}
+
+    def log(self, message: str, fields: Mapping[str, object]) -> None:
+        now = time.monotonic()
+        seen = self._seen.get(message)
+        if seen is not None and now - seen[0] < self.interval:
+            seen[1] += 1
+            return
+        if len(self._seen) > 256:  # messages naming objects vary; keep the table small
+            self._seen.clear()
+        self._seen[message] = [now, 0]
+        suppressed = int(seen[1]) if seen is not None else 0
+        log.error(message, extra={"fields": {**fields, "suppressed": suppressed}})
+
+
+class LoopErrorLimiter:
+    """The event loop's exception handler: one line per record, and per message at most one
+    record per `interval`, carrying how many it suppressed since the last one."""
+
+    def __init__(self, interval: float = LOOP_ERROR_INTERVAL) -> None:
+        self._log = RateLimitedLog(interval)
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message") or "event loop error").replace("\n", " ")
+        exc = context.get("exception")
+        self._log.log(message, {"error": repr(exc)} if exc is not None else {})
 
 
 # ---------------------------------------------------------------------------
@@ -309,16 +446,18 @@ class Request:
     http11: bool
     headers: dict[str, str]
     keep_alive: bool
+    # How the body is delimited: ("content-length", n) (n = 0 without a body) or ("chunked", 0).
+    framing: tuple[str, int]
+    # Bytes of body read and dropped after the head (a small Content-Length body).
     body_length: int
     # The body is not read (chunked, too large, or awaiting 100-continue): close after.
     unread_body: bool
 
 
-def parse_head(head: bytes) -> Request:
-    """Parse a request line and header fields (without the final blank line)."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3:
+def parse_request_line(line: bytes) -> tuple[bytes, bytes, bool]:
+    """`METHOD SP TARGET SP HTTP/1.x` -> (method, target, is HTTP/1.1)."""
+    parts = line.split(b" ")
+    if len(parts) != 3:  # also HTTP/0.9's `GET /`
         raise BadRequest(400, "malformed request line")
     method, target, version = parts
     if not _TOKEN.fullmatch(method):
@@ -326,20 +465,75 @@ def parse_head(head: bytes) -> Request:
     if not _TARGET.fullmatch(target):
         raise BadRequest(400, "malformed request target")
     if version == b"HTTP/1.1":
-        http11 = True
-    elif version == b"HTTP/1.0":
-        http11 = False
-    elif _HTTP_VERSION.fullmatch(version):
+        return method, target, True
+    if version == b"HTTP/1.0":
+        return method, target, False
+    if _HTTP_VERSION.fullmatch(version):
         raise BadRequest(505, "unsupported HTTP version")
-    else:
-        raise BadRequest(400, "malformed HTTP version")
+    raise BadRequest(400, "malformed HTTP version")
+
+
+def find_head(buffer: bytes | bytearray) -> tuple[int, int] | None:
+    """Where the first request head in `buffer` starts and ends (the index of its blank
+    line), or None while it is incomplete. Rejects as soon as the bytes so far cannot
+    begin a valid request, so a TLS ClientHello, HTTP/0.9 or bare-LF client gets its 400
+    at once rather than a 408 after HEADER_TIMEOUT."""
+    start = 0
+    while buffer.startswith(b"\r\n", start):  # tolerated before a request line (RFC 9112 2.2)
+        start += 2
+    line_end = buffer.find(b"\n", start)
+    if line_end < 0:
+        if len(buffer) - start > MAX_REQUEST_LINE:
+            raise BadRequest(414, "request line too long")
+        method = _METHOD_PREFIX.match(buffer, start)
+        stop = method.end() if method is not None else start
+        if stop < len(buffer) and (buffer[stop] != 0x20 or stop == start):
+            raise BadRequest(400, "malformed method")  # e.g. 0x16, a TLS handshake
+        return None
+    if line_end == start or buffer[line_end - 1] != 0x0D:
+        raise BadRequest(400, "bare LF line ending")
+    if line_end - 1 - start > MAX_REQUEST_LINE:
+        raise BadRequest(414, "request line too long")
+    end = buffer.find(b"\r\n\r\n", line_end - 1)
+    if end < 0:
+        parse_request_line(bytes(buffer[start : line_end - 1]))
+        if _BARE_LF.search(buffer, line_end + 1):
+            raise BadRequest(400, "bare LF line ending")
+        if len(buffer) - start > MAX_HEAD_BYTES:
+            raise BadRequest(431, "request header too large")
+        return None
+    if end - start > MAX_HEAD_BYTES:
+        raise BadRequest(431, "request header too large")
+    return start, end
+
+
+def next_request(buffer: bytes | bytearray) -> tuple[Request, int] | None:
+    """The first complete request in `buffer` and how many bytes it takes (head, blank
+    line and a small body), or None while more bytes are needed."""
+    found = find_head(buffer)
+    if found is None:
+        return None
+    start, end = found
+    request = parse_head(bytes(buffer[start:end]))
+    total = end + 4 + request.body_length
+    if len(buffer) < total:
+        return None  # the rest of a small body is still on its way
+    return request, total
+
+
+def parse_head(head: bytes) -> Request:
+    """Parse a request line and header fields (without the final blank line)."""
+    lines = head.split(b"\r\n")
+    method, target, http11 = parse_request_line(lines[0])
     if len(lines) - 1 > MAX_HEADERS:
         raise BadRequest(431, "too many header fields")
 
     headers: dict[str, str] = {}
     for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise BadRequest(400, "obsolete line folding")
         name, sep, value = line.partition(b":")
-        # Also rejects obsolete line folding and whitespace before the colon (smuggling vectors).
+        # Also rejects whitespace before the colon (a smuggling vector).
         if not sep or not _TOKEN.fullmatch(name):
             raise BadRequest(400, "malformed header field")
         value = value.strip(b" \t")
@@ -348,41 +542,53 @@ def parse_head(head: bytes) -> Request:
         key = name.decode("ascii").lower()
         text = value.decode("latin-1")
         if key in headers:
-            if key in ("host", "content-length") and headers[key] != text:
-                raise BadRequest(400, f"conflicting {key} fields")
-            if key not in ("host", "content-length"):
+            if key == "host":
+                raise BadRequest(400, "more than one Host field")  # RFC 9112 3.2
+            if key == "content-length":
+                if headers[key] != text:
+                    raise BadRequest(400, "conflicting content-length fields")
+            else:
                 headers[key] = headers[key] + ("; " if key == "cookie" else ", ") + text
         else:
             headers[key] = text
 
     if http11 and "host" not in headers:
         raise BadRequest(400, "missing Host field")
-    body_length, unread_body = 0, False
+    framing, body_length, unread_body = ("content-length", 0), 0, False
     if "transfer-encoding" in headers:
         if "content-length" in headers or not http11:
             raise BadRequest(400, "ambiguous message framing")
-        unread_body = True
+        if headers["transfer-encoding"].lower() != "chunked":
+            raise BadRequest(501, "unsupported transfer coding")  # RFC 9112 6.1
+        framing, unread_body = ("chunked", 0), True
     elif "content-length" in headers:
         raw_length = headers["content-length"]
-        if not raw_length.isdigit() or not raw_length.isascii():
+        if not _CONTENT_LENGTH.fullmatch(raw_length):
             raise BadRequest(400, "malformed Content-Length")
-        body_length = int(raw_length)
+        framing = ("content-length", int(raw_length))
+        body_length = framing[1]
         if body_length > MAX_DISCARDED_BODY or (body_length and "expect" in headers):
             body_length, unread_body = 0, True
 
-    connection = headers.get("connection", "").lower()
-    keep_alive = "close" not in connection if http11 else "keep-alive" in connection
+    if "connection" in headers:
+        connection = {token.strip() for token in headers["connection"].lower().split(",")}
+        keep_alive = "close" not in connection if http11 else "keep-alive" in connection
+    else:
+        keep_alive = http11
 
     text_target = target.decode("ascii")
     if text_target.startswith("/"):
         path, _, query = text_target.partition("?")
     elif text_target.startswith(("http://", "https://")):
-        parts_ = urlsplit(text_target)
-        path, query = parts_.path or "/", parts_.query
+        try:
+            parts = urlsplit(text_target)
+        except ValueError:
+            raise BadRequest(400, "malformed request target") from None
+        path, query = parts.path or "/", parts.query
     elif text_target == "*" and method == b"OPTIONS":
         path, query = "*", ""
     else:
-        raise BadRequest(400, "malformed request target")
+        raise BadRequest(400, "unsupported request target form")
     return Request(
         method=method.decode("ascii"),
         target=text_target,
@@ -391,6 +597,7 @@ def parse_head(head: bytes) -> Request:
         http11=http11,
         headers=headers,
         keep_alive=keep_alive and not unread_body,
+        framing=framing,
         body_length=body_length,
         unread_body=unread_body,
     )
@@ -499,28 +706,72 @@ class HelloApp:
 
 
 # ---------------------------------------------------------------------------
-# The connection: framing, keep-alive, timeouts, pipelining, drain.
+# The connection: framing, keep-alive, timeouts, pipelining, backpressure, drain.
+
+# Unsent response bytes a connection may hold (asyncio's write-buffer high-water mark).
+# Past it the connection stops answering and reading until the client has taken its
+# responses down to the low-water mark, so a client that pipelines and never reads costs
+# at most this much (plus MAX_PIPELINED of unread requests), not the whole attack.
+WRITE_BUFFER_HIGH = 64 * 1024
+WRITE_BUFFER_LOW = 16 * 1024
+# After the server closes its side (FIN), it reads and drops what the client still sends
+# for up to this long before closing the socket: a request that crossed the FIN in flight
+# then meets a clean end of stream, which clients retry, never a reset that could also
+# destroy the response before it (RFC 9112 9.6).
+LINGER_SECONDS = 2.0
+LISTEN_BACKLOG = 1024
+# Connections taken per wake-up of the listening socket, so that a burst cannot starve
+# the connections already open; and the pause after accept() ran out of descriptors.
+ACCEPT_BATCH = 64
+ACCEPT_RETRY_SECONDS = 0.1
 
 
 class HttpConnection(asyncio.Protocol):
     def __init__(self, server: HelloServer) -> None:
         self.server = server
         self.app = server.app
-        self.transport: asyncio.Transport | None = None
+        self.loop = server.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connect
         self.peer = "-"
         self.buffer = bytearray()
         self.busy = False  # a request is waiting out a fault delay
-        self.closing = False
-        self.paused = False
-        self.half_closed = False
+        self.write_paused = False  # the client is not taking its responses
+        self.reading_paused = False
+        self.closing = False  # no more requests: the server closed its side or is closing
+        self.half_closed = False  # the client sent its FIN
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
+        self._idle_since = 0.0  # loop time the connection last became idle
         self._pending: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing received that is still to be answered, nothing being answered."""
+        return not (self.busy or self.buffer or self.write_paused or self.closing)
+
+    @property
+    def unfinished(self) -> bool:
+        """A request received (or arriving) that has not been answered yet."""
+        return not self.closing and (self.busy or bool(self.buffer))
+
+    def has_unread_input(self) -> bool:
+        """Whether the kernel holds bytes the event loop has not read yet: a request that
+        arrived just as the drain closes idle connections, to be answered, not dropped."""
+        transport_socket = self.transport.get_extra_info("socket")
+        if transport_socket is None:
+            return False
+        try:
+            with socket.socket(fileno=os.dup(transport_socket.fileno())) as sock:
+                return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:  # BlockingIOError: nothing waiting
+            return False
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else "-"
         self.server.connections.add(self)
@@ -538,57 +789,71 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
-            return
+            return  # lingering after our FIN: read and drop
         self.buffer += data
-        if self.busy:
-            if len(self.buffer) > MAX_PIPELINED and not self.paused:
-                self.paused = True
-                self.transport.pause_reading()
+        if self.busy or self.write_paused:
+            self._update_reading()
             return
         self._process()
 
     def eof_received(self) -> bool:
-        # A half-closed client may still wait for the answer to a delayed request.
         self.half_closed = True
-        return self.busy
+        # A half-closed client may still wait for answers: a delayed one, or requests held
+        # back while it was not reading. Otherwise the transport closes (after flushing).
+        return not self.closing and (self.busy or (self.write_paused and bool(self.buffer)))
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._update_reading()
+        if not self.closing:
+            self._cancel_timer()
+            self._start_timer("send", self.server.settings.header_timeout)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.closing:
+            return
+        if self._timer_kind == "send":
+            self._cancel_timer()
+        if not self.busy:
+            self._process()
 
     # request handling
 
     def _process(self) -> None:
         try:
-            while self.buffer and not self.busy and not self.closing:
-                request = self._next_request()
-                if request is None:
+            while self.buffer and not (self.busy or self.closing or self.write_paused):
+                found = next_request(self.buffer)
+                if found is None:
                     break
+                request, size = found
+                del self.buffer[:size]
+                if self._timer_kind == "request":  # the next bytes get a fresh deadline
+                    self._cancel_timer()
                 self._dispatch(request)
         except BadRequest as err:
             self._reject(err)
         except Exception:  # a bug must cost one connection, never the server
             log.exception("internal error", extra={"fields": {"remote": self.peer}})
             self._write(status_response(500), head_only=False, keep_alive=False)
-        if not self.closing:
+        if self.closing:
+            return
+        if self.half_closed and not (self.busy or self.write_paused):
+            self.close()  # nothing more can arrive, and everything received is answered
+            return
+        if not self.write_paused:
             self._set_timer()
+        self._update_reading()
 
-    def _next_request(self) -> Request | None:
-        buffer = self.buffer
-        while buffer.startswith(b"\r\n"):  # tolerated before a request line (RFC 9112 2.2)
-            del buffer[:2]
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                raise BadRequest(431, "request header too large")
-            if len(buffer) > MAX_REQUEST_LINE and buffer.find(b"\r\n") < 0:
-                raise BadRequest(414, "request line too long")
-            return None
-        if end > MAX_HEAD_BYTES:
-            raise BadRequest(431, "request header too large")
-        request = parse_head(bytes(buffer[:end]))
-        total = end + 4 + request.body_length
-        if len(buffer) < total:
-            return None  # the rest of a small body is still on its way
-        del buffer[:total]
-        self._timer_kind = ""  # the next bytes start a new request, with a fresh deadline
-        return request
+    def _update_reading(self) -> None:
+        """Read while this connection's unanswered input and unsent output are small."""
+        pause = not self.closing and (self.write_paused or len(self.buffer) > MAX_PIPELINED)
+        if pause != self.reading_paused and not self.transport.is_closing():
+            self.reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def _dispatch(self, request: Request) -> None:
         started = time.perf_counter()
@@ -600,7 +865,12 @@ class HttpConnection(asyncio.Protocol):
         if delay > 0:
             self.busy = True
             self._cancel_timer()
-            self._pending = self.server.loop.call_later(
+            if self.server.debug:
+                log.debug(
+                    "delaying response",
+                    extra={"fields": {"path": request.path, "delay": delay, "remote": self.peer}},
+                )
+            self._pending = self.loop.call_later(
                 delay, self._finish_delayed, request, response, started
             )
         else:
@@ -610,17 +880,16 @@ class HttpConnection(asyncio.Protocol):
         self._pending = None
         self.busy = False
         self._finish(request, response, started)
-        self.server.maybe_finish_drain()
-        if self.half_closed:
-            self.close()
-        if self.paused and not self.closing:
-            self.paused = False
-            self.transport.resume_reading()
         if not self.closing:
             self._process()
+        self.server.maybe_finish_drain()
 
     def _finish(self, request: Request, response: Response, started: float) -> None:
-        keep_alive = request.keep_alive and not response.close and not self.server.draining
+        keep_alive = request.keep_alive and not response.close
+        if keep_alive and self.server.draining:
+            # Close after this response, unless a pipelined request is already here: that
+            # one is answered too, and the close goes on the last response instead.
+            keep_alive = self.buffer.find(b"\r\n\r\n") >= 0
         self._write(
             response,
             head_only=request.method == "HEAD",
@@ -637,7 +906,11 @@ class HttpConnection(asyncio.Protocol):
         self._write(status_response(err.status), head_only=False, keep_alive=False)
 
     def _write(
-        self, response: Response, head_only: bool, keep_alive: bool, http10_keep_alive=False
+        self,
+        response: Response,
+        head_only: bool,
+        keep_alive: bool,
+        http10_keep_alive: bool = False,
     ) -> None:
         if self.closing:
             return
@@ -662,24 +935,52 @@ class HttpConnection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            self._cancel_timer()
-            self.transport.close()
+        """Graceful close: FIN after the last response, then linger (read and drop)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.buffer.clear()
+        self._cancel_timer()
+        if self.transport.is_closing():
+            return
+        if self.half_closed or not self.transport.can_write_eof():
+            self.transport.close()  # flushes what is buffered, then closes
+            return
+        self.transport.write_eof()  # FIN once what is buffered has been sent
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        self._start_timer("linger", LINGER_SECONDS)
 
-    # timers: idle between requests, a deadline for a request's head and body
+    def abort(self) -> None:
+        self.closing = True
+        self._cancel_timer()
+        self.transport.abort()
+
+    # timers: idle between requests, a deadline for a request's head and body, a deadline
+    # for a client that takes no responses, and the linger after our FIN
 
     def _set_timer(self) -> None:
         if self.busy or self.closing:
             return
         kind = "request" if self.buffer else "idle"
+        if kind == "idle":
+            # The idle timer is not re-armed after every request (a timer handle a request
+            # cost a fifth of the request path): it checks this when it fires.
+            self._idle_since = self.loop.time()
         if kind == self._timer_kind:
             return  # a started request keeps its first deadline, however slowly it trickles
         self._cancel_timer()
+        timeout = self.server.settings.header_timeout if kind == "request" else self._idle_timeout
+        self._start_timer(kind, timeout)
+
+    @property
+    def _idle_timeout(self) -> float:
+        return self.server.settings.idle_timeout if self.server.accepting else LINGER_SECONDS
+
+    def _start_timer(self, kind: str, seconds: float) -> None:
         self._timer_kind = kind
-        settings = self.server.settings
-        timeout = settings.header_timeout if kind == "request" else settings.idle_timeout
-        self._timer = self.server.loop.call_later(timeout, self._on_timeout)
+        self._timer = self.loop.call_later(seconds, self._on_timeout)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -689,11 +990,24 @@ class HttpConnection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self._timer_kind == "request":
+        kind, self._timer_kind = self._timer_kind, ""
+        if kind == "request":
             log.info("request timeout", extra={"fields": {"status": 408, "remote": self.peer}})
             self._write(status_response(408), head_only=False, keep_alive=False)
+        elif kind == "send":
+            log.info("send timeout", extra={"fields": {"remote": self.peer}})
+            self.abort()  # the client took nothing for HEADER_TIMEOUT: drop what it left
+        elif kind == "linger":
+            if self.transport.get_write_buffer_size():
+                self.abort()
+            else:
+                self.transport.close()
         else:
-            self.close()
+            remaining = self._idle_since + self._idle_timeout - self.loop.time()
+            if remaining > 0:  # a request came and went since the timer was set
+                self._start_timer("idle", remaining)
+            else:
+                self.close()
 
 
 # ---------------------------------------------------------------------------
@@ -733,16 +1047,29 @@ def make_listen_socket(address: str, port: int) -> socket.socket:
 
 
 class HelloServer:
-    def __init__(self, settings: Settings) -> None:
+    """Drain timeline (docs/apps.md): SIGTERM -> readiness 503 and `Connection: close` on
+    every response, still accepting, for DRAIN_DELAY -> stop accepting, close idle
+    connections, finish what was received for up to DRAIN_SECONDS -> exit 0."""
+
+    def __init__(self, settings: Settings, sink: LogSink | None = None) -> None:
         self.settings = settings
         self.app = HelloApp(settings)
         self.date = HttpDate()
+        self.sink = sink or LogSink(sys.stdout)
         self.connections: set[HttpConnection] = set()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._listener: asyncio.Server | None = None
-        self._stopped: asyncio.Future | None = None
-        self._drain_deadline: asyncio.TimerHandle | None = None
-        self._debug_headers = log.isEnabledFor(logging.DEBUG)
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in start
+        self.accepting = True
+        self._listen_socket: socket.socket | None = None
+        self._accept_retry: asyncio.TimerHandle | None = None
+        # Accepted sockets whose transport is still being set up (connect_accepted_socket).
+        self._handshakes: set[asyncio.Task[Any]] = set()
+        self._accept_errors = RateLimitedLog(LOOP_ERROR_INTERVAL)
+        self._stopped: asyncio.Future[None] | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.debug = log.isEnabledFor(logging.DEBUG)
+        self._json = settings.log_format == "json"
+        self._line_start = '{"time": "' if self._json else ""
+        self._line_parts: dict[tuple[str, str, int, str, str, str], tuple[str, str]] = {}
 
     @property
     def draining(self) -> bool:
@@ -750,33 +1077,118 @@ class HelloServer:
 
     async def start(self) -> tuple[str, int]:
         self.loop = asyncio.get_running_loop()
+        self.loop.set_exception_handler(LoopErrorLimiter())
+        self.sink.loop = self.loop
         self._stopped = self.loop.create_future()
         sock = make_listen_socket(self.settings.listen_address, self.settings.port)
-        self._listener = await self.loop.create_server(
-            lambda: HttpConnection(self), sock=sock, backlog=1024
-        )
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+        self._listen_socket = sock
+        self.loop.add_reader(sock.fileno(), self._accept, ACCEPT_BATCH)
+        # Before the `Starting server` line: a signal right after it must drain, not kill.
+        self.loop.add_signal_handler(signal.SIGTERM, self.begin_drain, "SIGTERM")
+        # Ctrl-C is a person at a terminal, not a load balancer: no delay.
+        self.loop.add_signal_handler(signal.SIGINT, self.begin_drain, "SIGINT")
         host, port = sock.getsockname()[:2]
         return host, port
 
+    # Accepting is done here rather than by loop.create_server, for two reasons: asyncio's
+    # loop retries accept() up to its backlog times per wake-up when file descriptors run
+    # out (about a thousand log records a second), and its server, when closed, resets the
+    # connections the kernel had already completed, whose requests would be lost.
+
+    def _accept(self, limit: int) -> None:
+        sock = self._listen_socket
+        if sock is None:
+            return
+        for _ in range(limit):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as err:
+                if err.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self._accept_errors.log(
+                    "accept failed, retrying", {"error": err.strerror or repr(err)}
+                )
+                self.loop.remove_reader(sock.fileno())
+                self._accept_retry = self.loop.call_later(ACCEPT_RETRY_SECONDS, self._resume_accept)
+                return
+            conn.setblocking(False)
+            handshake = self.loop.create_task(
+                self.loop.connect_accepted_socket(lambda: HttpConnection(self), conn)
+            )
+            self._handshakes.add(handshake)
+            handshake.add_done_callback(self._handshake_done)
+
+    def _resume_accept(self) -> None:
+        self._accept_retry = None
+        if self.accepting and self._listen_socket is not None:
+            self.loop.add_reader(self._listen_socket.fileno(), self._accept, ACCEPT_BATCH)
+            self._accept(ACCEPT_BATCH)
+
+    def _handshake_done(self, task: asyncio.Task[Any]) -> None:
+        self._handshakes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("connection setup failed", extra={"fields": {"error": repr(task.exception())}})
+        self.maybe_finish_drain()
+
     async def serve_until_stopped(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(signum, self.begin_drain, signal.Signals(signum).name)
+        assert self._stopped is not None
         await self._stopped
 
     def access_log(self, request: Request, response: Response, seconds: float, peer: str) -> None:
-        fields = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round(seconds * 1000, 3),
-            "user_agent": request.headers.get("user-agent", ""),
-            "remote": peer,
-        }
-        if response.fault:
-            fields["fault"] = response.fault
-        if self._debug_headers:
+        if not self.settings.access_log:
+            return
+        user_agent = request.headers.get("user-agent", "")
+        if self.debug:  # with headers: every line differs, nothing to cache
+            fields: dict[str, object] = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(seconds * 1000, 3),
+                "user_agent": user_agent,
+                "remote": peer,
+            }
+            if response.fault:
+                fields["fault"] = response.fault
             fields["headers"] = redact_headers(request.headers)
-        log.info("request", extra={"fields": fields})
+            format_line = json_line if self._json else text_line
+            self.sink.add(format_line(time.time(), "INFO", "request", fields) + "\n")
+            return
+        # Requests repeat: the escaped text around the duration is formatted once per
+        # distinct (method, path, status, user agent, peer, fault) and reused.
+        key = (request.method, request.path, response.status, user_agent, peer, response.fault)
+        parts = self._line_parts.get(key)
+        if parts is None:
+            if len(self._line_parts) >= 1024:
+                self._line_parts.clear()
+            parts = self._line_parts[key] = self._format_parts(*key)
+        before, after = parts
+        duration = round(seconds * 1000, 3)
+        self.sink.add(f"{self._line_start}{_timestamp(time.time())}{before}{duration}{after}")
+
+    def _format_parts(
+        self, method: str, path: str, status: int, user_agent: str, peer: str, fault: str
+    ) -> tuple[str, str]:
+        """The access line, split around its duration: (after the timestamp, the end)."""
+        head = {"method": method, "path": path, "status": status}
+        tail: dict[str, object] = {"user_agent": user_agent, "remote": peer}
+        if fault:
+            tail["fault"] = fault
+        if self._json:
+            return (
+                '", "severity": "INFO", "message": "request", '
+                + json.dumps(head)[1:-1]
+                + ', "duration_ms": ',
+                ", " + json.dumps(tail)[1:] + "\n",
+            )
+        text_head = " ".join(f"{k}={_text_value(v)}" for k, v in head.items())
+        text_tail = " ".join(f"{k}={_text_value(v)}" for k, v in tail.items())
+        return f" INFO request {text_head} duration_ms=", f" {text_tail}\n"
 
     def begin_drain(self, signal_name: str) -> None:
         if self.app.draining:
@@ -784,32 +1196,63 @@ class HelloServer:
             self._stop(forced=True)
             return
         self.app.draining = True
+        delay = 0.0 if signal_name == "SIGINT" else self.settings.drain_delay
         log.info(
             "Draining",
             extra={
                 "fields": {
                     "signal": signal_name,
                     "connections": len(self.connections),
+                    "drain_delay": delay,
                     "drain_seconds": self.settings.drain_seconds,
                 }
             },
         )
-        self._listener.close()
-        self._drain_deadline = self.loop.call_later(self.settings.drain_seconds, self._stop, True)
+        self._timers.append(self.loop.call_later(delay, self._stop_accepting))
+
+    def _stop_accepting(self) -> None:
+        self.accepting = False
+        sock, self._listen_socket = self._listen_socket, None
+        if self._accept_retry is not None:
+            self._accept_retry.cancel()
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            # Take what the kernel already accepted: closing a listener resets those.
+            self._listen_socket = sock
+            self._accept(1 << 30)
+            self._listen_socket = None
+            sock.close()
+        idle = [conn for conn in self.connections if conn.idle and not conn.has_unread_input()]
+        log.info(
+            "Stopped accepting",
+            extra={
+                "fields": {
+                    "connections": len(self.connections),
+                    "idle_closed": len(idle),
+                    "unfinished_requests": sum(conn.unfinished for conn in self.connections),
+                }
+            },
+        )
+        for conn in idle:
+            conn.close()
+        self._timers.append(self.loop.call_later(self.settings.drain_seconds, self._stop, True))
         self.maybe_finish_drain()
 
     def maybe_finish_drain(self) -> None:
-        if self.app.draining and not any(conn.busy for conn in self.connections):
+        if not self.accepting and not self.connections and not self._handshakes:
             self._stop(forced=False)
 
     def _stop(self, forced: bool) -> None:
-        if self._stopped.done():
+        if self._stopped is None or self._stopped.done():
             return
-        if self._drain_deadline is not None:
-            self._drain_deadline.cancel()
-        unfinished = sum(conn.busy for conn in self.connections)
+        for timer in self._timers:
+            timer.cancel()
+        unfinished = sum(conn.unfinished for conn in self.connections)
         for conn in list(self.connections):
-            conn.close()
+            if forced:
+                conn.abort()
+            else:
+                conn.close()
         log.info(
             "Stopped",
             extra={"fields": {"drained": not forced, "unfinished_requests": unfinished}},
@@ -817,8 +1260,8 @@ class HelloServer:
         self._stopped.set_result(None)
 
 
-async def serve(settings: Settings) -> int:
-    server = HelloServer(settings)
+async def serve(settings: Settings, sink: LogSink | None = None) -> int:
+    server = HelloServer(settings, sink)
     try:
         host, port = await server.start()
     except OSError as err:
@@ -835,7 +1278,10 @@ async def serve(settings: Settings) -> int:
             }
         },
     )
-    await server.serve_until_stopped()
+    try:
+        await server.serve_until_stopped()
+    finally:
+        server.sink.flush()
     return 0
 
 
@@ -845,8 +1291,8 @@ def main() -> int:
     except ConfigError as err:
         print(f"hello: error: {err}", file=sys.stderr)
         return 2
-    configure_logging(settings)
-    return asyncio.run(serve(settings))
+    sink = configure_logging(settings)
+    return asyncio.run(serve(settings, sink))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ suppression, per-target config, output formats (SARIF checked against its schema
 from __future__ import annotations
 
 import json
+import textwrap
 from importlib import resources
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def repo_files(extra_config: str = "") -> dict[str, str]:
             namePrefix: prod-
             patches:
             - path: hostnet.yaml
+            - patch: |-
+                - op: add
+                  path: /spec/template/spec/hostPID
+                  value: true
+              target: {kind: Deployment, name: web}
         """,
         "overlays/prod/hostnet.yaml": """
             apiVersion: apps/v1
@@ -125,12 +131,14 @@ def test_source_lines_through_a_real_kustomize_overlay(repo: Path):
     assert image["object"] == "Deployment shop/prod-web"
     assert (image["file"], image["line"]) == ("base/web/deployment.yaml", LINE_OF_IMAGE)
     assert by_rule["MR203"]["line"] == LINE_OF_CONTAINER_SC
-    # hostNetwork exists only in the overlay's patch: the finding falls back to the nearest
-    # ancestor present in the source, the pod spec of the base.
+    # hostNetwork exists only in the overlay's patch: the finding points at the patch.
     host = by_rule["MR112"]
-    assert host["file"] == "base/web/deployment.yaml"
-    assert BASE_DEPLOYMENT.splitlines()[host["line"] - 1].strip() == "spec:"
-    assert host["line"] > BASE_DEPLOYMENT.splitlines().index("  template:")
+    assert (host["file"], host["line"]) == ("overlays/prod/hostnet.yaml", 8)
+    # hostPID comes from an inline JSON 6902 patch: the line of its operation.
+    pid = by_rule["MR207"]
+    kustomization = repo_files()["overlays/prod/kustomization.yaml"]
+    op_line = textwrap.dedent(kustomization).lstrip("\n").splitlines().index("    - op: add") + 1
+    assert (pid["file"], pid["line"]) == ("overlays/prod/kustomization.yaml", op_line)
     service = by_rule["MR102"]
     assert (service["object"], service["file"], service["line"]) == (
         "Service shop/prod-web",
@@ -208,6 +216,10 @@ def test_per_target_config_disables_and_reweights(tmp_path: Path):
         ),
         ('[tool.meshready.rules."overlays/dev"]\nmute = true', "unknown key(s) mute"),
         ('analyze_fail_on = "never"', "unknown severity"),
+        (
+            'production_target = ["overlays/prod"]',
+            "unknown key 'production_target' (did you mean 'production_targets'?)",
+        ),
     ],
 )
 def test_bad_configuration_is_a_usage_error(tmp_path: Path, config: str, message: str):
@@ -332,3 +344,30 @@ def test_analysis_config_rejects_a_non_list_of_production_targets(tmp_path: Path
     write_tree(tmp_path, {"pyproject.toml": '[tool.meshready]\nproduction_targets = "x"\n'})
     with pytest.raises(MeshreadyError, match="production_targets"):
         analysis_config(load_config(tmp_path))
+
+
+def test_star_table_is_merged_under_the_per_target_table():
+    config = AnalysisConfig(
+        per_target={
+            "*": {
+                "disable": ["MR209"],
+                "severity": {"MR203": "info", "MR204": "warning"},
+                "require_digest": True,
+            },
+            "overlays/prod": {"severity": {"MR203": "error"}, "require_digest": False},
+        }
+    )
+    prod, dev = config.for_target("overlays/prod"), config.for_target("overlays/dev")
+    # Severities: the target's own wins, the "*" one fills in; disables add up.
+    assert prod.severity["MR203"].label == "error" and dev.severity["MR203"].label == "info"
+    assert prod.severity["MR204"].label == "warning"
+    assert prod.disabled == dev.disabled == frozenset({"MR209"})
+    # A flag the target sets overrides "*", also to false.
+    assert prod.settings.require_digest is False and dev.settings.require_digest is True
+
+
+def test_every_key_of_this_repository_is_in_the_schema():
+    from meshready.config import SCHEMA
+
+    config = load_config(Path(__file__).resolve().parents[2])  # would raise on an unknown key
+    assert set(config.raw) <= set(SCHEMA)

@@ -1,8 +1,13 @@
 """Every rule of the catalog against its fixtures: one that fires, one that does not,
-one suppressed (tests/fixtures/rules/<ID>/{fires,passes,suppressed}.yaml).
+one suppressed (tests/fixtures/rules/<ID>/{fires,passes,suppressed}.yaml), and a fixture
+for each boundary of the rule (tests/fixtures/rules/<ID>/boundary-*.yaml).
 
 A fixture's first line may say `# settings: production, require_digest, disable=MR001`;
 the objects are analysed as one rendered target whose objects come from that file.
+A boundary fixture says what it expects in comment lines at its top:
+
+    # expect: MR113=0 MR101=1     active findings per rule (exactly that many)
+    # suppressed: MR203=1         suppressed findings per rule
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ TARGET = "fixtures"
 
 def analyze_fixture(path: Path) -> AnalysisReport:
     text = path.read_text()
-    first = text.splitlines()[0]
-    flags = first.removeprefix("# settings:").split(",") if first.startswith("# settings:") else []
+    first = next((ln for ln in text.splitlines() if ln.startswith("# settings:")), "")
+    flags = first.removeprefix("# settings:").split(",") if first else []
     flags = [f.strip() for f in flags]
     disabled = [f.removeprefix("disable=") for f in flags if f.startswith("disable=")]
     table = {
@@ -89,6 +94,33 @@ def test_every_rule_is_documented_and_has_fixtures():
         assert (rule.check is None) == (rule.scope is Scope.ENGINE)
 
 
+@pytest.mark.parametrize("rule_id", [r for r in ALL_RULES if r[2] in "012"])
+def test_rule_says_what_upstream_does_and_how_to_answer_it(rule_id: str):
+    rule = CATALOG[rule_id]
+    assert rule.upstream and rule.deliberate, rule_id
+    # Hints are read by people analysing their own files: nothing of this repository.
+    for text in (rule.remediation, rule.deliberate, rule.description):
+        assert "nox" not in text and "docs/" not in text, (rule_id, text)
+    if rule.check is not None:
+        assert rule.reference.startswith("https://"), rule_id
+
+
+def test_text_hints_link_absolute_documentation():
+    report = analyze_fixture(FIXTURES / "MR211" / "fires.yaml")
+    from meshready.analyze import output as analyze_output
+
+    hints = analyze_output.text(report).split("how to fix:\n", 1)[1]
+    assert "docs/rules.md" not in hints and "nox" not in hints
+    assert "(https://kubernetes.io/docs/concepts/containers/images/#image-names)" in hints
+
+
+def test_renamed_rules_keep_their_former_names():
+    from meshready.analyze.rules import by_id_or_name
+
+    assert by_id_or_name("inject-annotation-on-workload").id == "MR114"
+    assert by_id_or_name("unknown-sidecar-annotation").id == "MR115"
+
+
 def test_rule_ids_and_names_are_unique_and_stable_format():
     names = [r.name for r in CATALOG.values()]
     assert len(set(names)) == len(names)
@@ -109,3 +141,44 @@ def test_rules_command_lists_the_catalog(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     for rule in CATALOG.values():
         assert f"{rule.id}  {rule.name}" in result.stdout
+
+
+BOUNDARIES = sorted(FIXTURES.glob("MR*/boundary-*.yaml"))
+
+
+def expectations(path: Path, marker: str) -> dict[str, int]:
+    """`# <marker>: MR113=0 MR101=1` lines at the top of a fixture, as {rule: count}."""
+    found: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(f"# {marker}:"):
+            for pair in line.split(":", 1)[1].split():
+                rule_id, count = pair.split("=")
+                found[rule_id] = int(count)
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    BOUNDARIES,
+    ids=[f"{p.parent.name}/{p.stem.removeprefix('boundary-')}" for p in BOUNDARIES],
+)
+def test_boundary(path: Path):
+    expected = expectations(path, "expect")
+    expected_suppressed = expectations(path, "suppressed")
+    assert expected or expected_suppressed, f"{path.name} states no expectation"
+    report = analyze_fixture(path)
+    for rule_id, count in expected.items():
+        found = [f"{f.object}: {f.message}" for f in report.findings if f.rule.id == rule_id]
+        assert len(found) == count, f"{rule_id}: expected {count}, got {found}"
+    for rule_id, count in expected_suppressed.items():
+        found = [f"{f.object}: {f.message}" for f in report.suppressed if f.rule.id == rule_id]
+        assert len(found) == count, f"{rule_id} suppressed: expected {count}, got {found}"
+    # A boundary fixture is about its own rule: it must pin that rule down.
+    assert path.parent.name in {**expected, **expected_suppressed}
+
+
+def test_every_rule_has_boundary_fixtures():
+    covered = {p.parent.name for p in BOUNDARIES}
+    assert [r for r in ALL_RULES if r[2] in "012" and r not in covered] == []

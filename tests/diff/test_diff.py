@@ -8,8 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
-from conftest import run_cli, write_tree
+from conftest import REPO, run_cli, write_tree
 from meshready import git as gitrev
 from meshready.diff.output import MARKER
 from meshready.errors import MeshreadyError
@@ -189,6 +190,10 @@ def test_every_output_format_matches_its_snapshot(repo: Path, output: str, snaps
 def test_report_covers_added_changed_removed_resources_and_targets(repo: Path):
     proc = diff_cli(repo, "--base", "main", "--output", "json")
     data = json.loads(proc.stdout)
+    # The documented shape (schemas/output/diff.schema.json), failed targets included.
+    schema = json.loads((REPO / "schemas/output/diff.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    assert data["version"] == 1
     targets = {t["target"]: t for t in data["targets"]}
     assert sorted(targets) == [
         "overlays/dev",

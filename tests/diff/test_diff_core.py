@@ -10,6 +10,7 @@ import pytest
 from meshready.diff import core as diff
 from meshready.diff import output as diff_output
 from meshready.render import RenderedObject, RenderResult
+from meshready.render.yamlfmt import dump_yaml
 
 
 def deployment(name: str = "web", image: str = "web:1", **labels: str) -> dict:
@@ -226,3 +227,26 @@ def test_line_counts_ignore_content_that_looks_like_a_diff_header():
     [target] = diff.diff_renders({"t": result("t", cm)}, {"t": result("t", new)}, diff.StripRules())
     [change] = target.changes
     assert (change.lines_added, change.lines_removed) == (5, 0)
+
+
+def test_secret_values_are_masked_in_copy_annotations_and_whatever_their_type():
+    applied = json.dumps(
+        {"apiVersion": "v1", "kind": "Secret", "data": {"password": "aHVudGVyMg=="}}
+    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "s",
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": applied,
+                "other.example/copy": "{stringData: {token: sekrit-token}}",
+                "team": "payments",
+            },
+        },
+        "stringData": {"port": 5432, "enabled": True, "nested": {"a": "sekrit-nested"}},
+    }
+    shown = dump_yaml(diff.clean(secret, diff.StripRules()))
+    for plain in ("aHVudGVyMg==", "sekrit-token", "5432", "true", "sekrit-nested"):
+        assert plain not in shown, plain
+    assert "team: payments" in shown  # an annotation that holds no values stays readable

@@ -182,6 +182,13 @@ def test_source_urls_never_carry_credentials(remote: str, url: str):
     assert git.source_url(remote) == url
 
 
+@pytest.mark.parametrize(
+    "remote", ["/work/main", "../asm-ready", "file:///srv/git/asm-ready.git", "C:/repos/x", ""]
+)
+def test_a_local_remote_gives_no_source_label(remote: str):
+    assert git.source_url(remote) == ""
+
+
 def test_labels_are_deterministic_commit_time_unless_source_date_epoch():
     state = GitState(SHA, False, 1714979289, "https://example.com/o/r")
     created = images.created_epoch(state, {})

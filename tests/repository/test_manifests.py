@@ -73,7 +73,8 @@ def test_pods_meet_pod_security_restricted(target, rendered):
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["automountServiceAccountToken"] is False
-        assert pod["serviceAccountName"] == deployment["metadata"]["name"]
+        # One ServiceAccount (one mesh identity) per app, shared by its versions.
+        assert pod["serviceAccountName"] == deployment["spec"]["selector"]["matchLabels"]["app"]
         for container in pod["containers"]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
@@ -96,8 +97,14 @@ def test_every_workload_has_a_service_on_a_named_port(target, rendered):
         assert {"app", "version", "app.kubernetes.io/name", "app.kubernetes.io/part-of"} <= set(
             labels
         )
-        assert labels["version"] == "v1"
-        assert "version" not in deployment["spec"]["selector"]["matchLabels"]
+        # v1 keeps the selector it was created with (selectors are immutable); only
+        # the canary's v2 Deployment (components/canary) selects by version too.
+        if deployment["metadata"]["name"].endswith("-v2"):
+            assert labels["version"] == deployment["spec"]["selector"]["matchLabels"]["version"]
+            assert labels["version"] == "v2"
+        else:
+            assert labels["version"] == "v1"
+            assert "version" not in deployment["spec"]["selector"]["matchLabels"]
         port_names = {p["name"] for c in template["spec"]["containers"] for p in c["ports"]}
         selecting = [s for s in services if s["spec"]["selector"].items() <= labels.items()]
         assert selecting, f"no Service selects {deployment['metadata']['name']}"
@@ -155,7 +162,7 @@ def test_asm_ready_is_mesh_ready_production(rendered):
     )
     # Exposed through the mesh's ingress gateway, not a LoadBalancer of its own.
     assert by_name(prod, "Service", "hellosvc")["spec"]["type"] == "ClusterIP"
-    virtual_service = by_name(prod, "VirtualService", "hellosvc")
+    virtual_service = by_name(prod, "VirtualService", "hello-ingress")
     assert virtual_service["spec"]["gateways"] == ["hello-gateway"]
     by_name(prod, "Gateway", "hello-gateway")
 

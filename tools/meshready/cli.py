@@ -12,7 +12,17 @@ from meshready.errors import MeshreadyError
 # Modules under meshready.commands; each registers its subcommand with
 # `register(subparsers)` and sets `run`. Only the one being run is imported (the
 # others cost a tenth of a second of start-up), except for `meshready --help`.
-COMMANDS = ("check", "render", "validate", "analyze", "rules", "diff", "gitops", "images")
+COMMANDS = (
+    "check",
+    "render",
+    "validate",
+    "analyze",
+    "rules",
+    "diff",
+    "gitops",
+    "images",
+    "completion",
+)
 
 EPILOG = """\
 exit codes:

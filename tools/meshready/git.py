@@ -1,19 +1,19 @@
 """The one git wrapper: every git command meshready runs goes through `_git` (no hooks,
 no stdin, a timeout). `meshready diff` takes its base revision and a temporary checkout
-of it (`git worktree add --detach`, always removed) from here; `meshready images` takes
-the commit, dirtiness and remote it tags and labels images with."""
+of it (`git worktree add --detach`, always removed; a killed run's is pruned by the next)
+from here; `meshready images` takes the commit, dirtiness and remote it tags and labels
+images with."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshready import scratch, signals
 from meshready.errors import EXIT_USAGE, MeshreadyError
 
 # The base when none is given: the merge base of HEAD with the first that exists, so that a
@@ -112,13 +112,40 @@ def resolve_base(repo: Path, spec: str | None) -> BaseRevision:
     return BaseRevision(commit_of(repo, ref) or "", ref)
 
 
+# A checkout lives in <tempdir>/meshready-diff-XXXX/base, a `scratch` directory its
+# process holds locked while it runs; a killed run's is removed by the next run.
+CHECKOUT_PREFIX = "meshready-diff-"
+
+
+def prune_stale_checkouts(repo: Path) -> list[Path]:
+    """Remove the checkouts of dead runs under the temp dir, then git's records of
+    worktrees whose directories are gone (of this or an earlier run); the ones removed."""
+    removed = scratch.prune_stale(CHECKOUT_PREFIX)
+    listed = _git(repo, "worktree", "list", "--porcelain")
+    for line in listed.stdout.splitlines():
+        path = line.removeprefix("worktree ")
+        ours = path != line and Path(path).parent.name.startswith(CHECKOUT_PREFIX)
+        if ours and not Path(path).exists():
+            # prune drops only records whose directory is gone (and not locked ones).
+            _git(repo, "worktree", "prune")
+            break
+    return removed
+
+
 @contextmanager
 def checkout(repo: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of `commit` in a temp dir, removed on exit, error or not."""
-    holder = Path(tempfile.mkdtemp(prefix="meshready-diff-"))
-    tree = holder / "base"
+    """A detached worktree of `commit` in a temp dir, removed on exit, error or not,
+    SIGTERM and SIGINT included (under `signals.stop_on_signals`); leftovers of runs that
+    were killed outright are removed first."""
+    prune_stale_checkouts(repo)
+    holder: Path | None = None
+    lock = -1
     try:
-        proc = _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
+        # Created and removed whole: a signal in between waits until the step is done.
+        with signals.deferred():
+            holder, lock = scratch.claim(CHECKOUT_PREFIX)
+            tree = holder / "base"
+            proc = _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         if proc.returncode != 0:
             raise MeshreadyError(
                 f"cannot check out {commit[:7]} into a temporary worktree: {_last_line(proc)}",
@@ -126,11 +153,18 @@ def checkout(repo: Path, commit: str) -> Iterator[Path]:
             )
         yield tree
     finally:
-        removed = _git(repo, "worktree", "remove", "--force", str(tree)).returncode == 0
-        shutil.rmtree(holder, ignore_errors=True)
-        if not removed and str(tree) in _git(repo, "worktree", "list", "--porcelain").stdout:
-            # Its directory is gone now, so prune drops git's record of it (and only stale ones).
-            _git(repo, "worktree", "prune")
+        with signals.deferred():
+            if holder is not None:
+                _remove_checkout(repo, holder, lock)
+
+
+def _remove_checkout(repo: Path, holder: Path, lock: int) -> None:
+    tree = holder / "base"
+    removed = _git(repo, "worktree", "remove", "--force", str(tree)).returncode == 0
+    scratch.release(holder, lock)
+    if not removed and str(tree) in _git(repo, "worktree", "list", "--porcelain").stdout:
+        # Its directory is gone now, so prune drops git's record of it (and only stale ones).
+        _git(repo, "worktree", "prune")
 
 
 # ---------------------------------------------------------------- the state images are tagged from
@@ -146,15 +180,16 @@ class GitState:
 
 def source_url(remote: str) -> str:
     """A browsable https URL for a git remote (scp-like ssh remotes included); remotes with
-    credentials in them are reduced to host and path."""
+    credentials in them are reduced to host and path. A remote that is a local path or a
+    file:// URL (a clone of a clone) names no public repository: "" then, and no label."""
     remote = remote.strip()
-    if not remote:
-        return ""
-    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(.+)", remote)
+    scp = re.fullmatch(r"(?:[\w.-]+@)?([\w-]+(?:\.[\w-]+)+):(?!//)(.+)", remote)
     if scp:
-        remote = f"https://{scp.group(1)}/{scp.group(2)}"
+        remote = f"https://{scp.group(1)}/{scp.group(2).lstrip('/')}"
     remote = re.sub(r"^(ssh|git)://([^@/]+@)?", "https://", remote)
     remote = re.sub(r"^(https?://)[^@/]+@", r"\1", remote)
+    if not re.match(r"https?://[^/]+\.[^/]+/.", remote):
+        return ""
     return remote.removesuffix(".git")
 
 

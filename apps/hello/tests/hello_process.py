@@ -7,6 +7,7 @@ for a free port.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -17,11 +18,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 SERVER = Path(__file__).resolve().parents[1] / "server.py"
 _STARTED = re.compile(r"Starting server on port (\d+)")
 # Proxy settings of the machine must never reroute loopback test traffic.
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def load_server_module() -> ModuleType:
+    """apps/hello/server.py imported as the module `hello_server`, for tests of its pure parts."""
+    if "hello_server" in sys.modules:
+        return sys.modules["hello_server"]
+    spec = importlib.util.spec_from_file_location("hello_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hello_server"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -37,7 +51,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class HelloProcess:
-    def __init__(self, proc: subprocess.Popen, host: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str], host: str) -> None:
         self.proc = proc
         self.host = host
         self.port = 0
@@ -47,6 +61,7 @@ class HelloProcess:
         self._reader.start()
 
     def _read(self) -> None:
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
@@ -54,9 +69,12 @@ class HelloProcess:
         with self._changed:
             self._changed.notify_all()
 
-    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+    def wait_for_line(
+        self, predicate: Callable[[str], bool], timeout: float = 10.0, after: int = 0
+    ) -> str:
+        """The first line (from index `after` on) that matches, waiting up to `timeout`."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self._changed:
             while True:
                 for line in self.lines[seen:]:
@@ -75,6 +93,13 @@ class HelloProcess:
     def connect(self, timeout: float = 5.0) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=timeout)
 
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """The server's resident memory from /proc (VmRSS now, VmHWM its peak), in KiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+        assert match, f"no {field} in /proc/{self.proc.pid}/status"
+        return int(match.group(1))
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
@@ -90,8 +115,12 @@ class HelloProcess:
 
 
 def start_hello(
-    env: Mapping[str, str] | None = None, host: str = "127.0.0.1", port: int = 0
+    env: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> HelloProcess:
+    """`preexec_fn` runs in the child before the server starts (e.g. to lower a limit)."""
     settings = {"PORT": str(port), "LISTEN_ADDRESS": host, "PYTHONUNBUFFERED": "1"}
     settings.update(env or {})
     proc = subprocess.Popen(
@@ -99,8 +128,10 @@ def start_hello(
         env=clean_env(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         text=True,
         encoding="utf-8",
+        preexec_fn=preexec_fn,
     )
     server = HelloProcess(proc, host)
     try:

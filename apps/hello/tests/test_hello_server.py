@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
+import logging
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -14,12 +16,9 @@ import time
 import weakref
 
 import pytest
-from hello_process import SERVER, clean_env, start_hello
+from hello_process import SERVER, clean_env, load_server_module, start_hello
 
-spec = importlib.util.spec_from_file_location("hello_server", SERVER)
-hello = importlib.util.module_from_spec(spec)
-sys.modules["hello_server"] = hello  # dataclasses look their module up there
-spec.loader.exec_module(hello)
+hello = load_server_module()
 
 
 @pytest.fixture
@@ -225,6 +224,21 @@ def test_json_logs_and_debug_headers_are_redacted():
         proc.kill()
 
 
+def test_access_log_can_be_switched_off():
+    proc = start_hello({"ACCESS_LOG": "off"})
+    try:
+        assert request(proc)[0].status == 200
+        with proc.connect() as sock:  # other records stay
+            sock.sendall(b"BAD\r\n\r\n")
+            assert read_response(sock)[0] == 400
+        proc.wait_for_line(lambda line: "bad request" in line)
+        proc.signal(signal.SIGINT)
+        assert proc.wait() == 0
+        assert not any(" request method=" in line for line in proc.lines)
+    finally:
+        proc.kill()
+
+
 def test_headers_are_not_logged_at_info(server):
     request(server, headers={"X-Trace": "t-9", "Authorization": "Bearer nope"})
     server.wait_for_line(lambda line: "method=GET" in line)
@@ -297,6 +311,22 @@ def test_slow_client_times_out_while_others_are_served():
         proc.kill()
 
 
+def test_idle_timeout_counts_from_the_last_request():
+    proc = start_hello({"IDLE_TIMEOUT": "1s"})
+    try:
+        with proc.connect(timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert read_response(sock)[0] == 200
+            time.sleep(0.5)  # the gap under test, not a synchronisation
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert read_response(sock)[0] == 200
+            last_answer = time.monotonic()
+            assert is_closed(sock)  # closed by the server once idle for IDLE_TIMEOUT
+            assert time.monotonic() - last_answer >= 0.9
+    finally:
+        proc.kill()
+
+
 def test_hundreds_of_idle_connections(server):
     idle = [server.connect() for _ in range(300)]
     try:
@@ -309,6 +339,127 @@ def test_hundreds_of_idle_connections(server):
         for sock in idle:
             sock.close()
     assert request(server)[0].status == 200
+
+
+@pytest.fixture
+def patient_server():
+    """A server that would wait a minute for a request head: an answer within the client's
+    10 s timeout proves the rejection was immediate, not the 408 at HEADER_TIMEOUT."""
+    proc = start_hello({"HEADER_TIMEOUT": "60s"})
+    yield proc
+    proc.kill()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", id="tls-client-hello"),
+        pytest.param(b"GET /\r\n", id="http-0.9"),
+        pytest.param(b"GET / HTTP/1.1\nHost: a\n\n", id="lf-only"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\nX: 1\n", id="bare-lf-in-headers"),
+        pytest.param(b" GET / HTTP/1.1\r\n", id="leading-space"),
+    ],
+)
+def test_requests_that_cannot_be_http_get_400_at_once(patient_server, raw):
+    with patient_server.connect(timeout=10) as sock:
+        sock.sendall(raw)
+        status, headers, _ = read_response(sock)
+        assert status == 400
+        assert headers["connection"] == "close"
+        assert is_closed(sock)
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "split"])
+def test_over_long_request_line_gets_414_however_it_arrives(server, split):
+    line = b"GET /" + b"a" * 9_000 + b" HTTP/1.1\r\n"
+    with server.connect() as sock:
+        if split:
+            sock.sendall(line[:4_000])
+            sock.sendall(line[4_000:] + b"Host: a\r\n\r\n")
+        else:
+            sock.sendall(line + b"Host: a\r\n\r\n")
+        assert read_response(sock)[0] == 414
+        assert is_closed(sock)
+
+
+def test_client_that_pipelines_and_never_reads_cannot_grow_memory():
+    """Issue 17 point 2: without write backpressure this took the server from 23 MiB to
+    700+ MiB. The client sends pipelined GETs and never reads; it stops when 100 MB are
+    sent, when the server has stopped taking bytes for 2 s, or after 20 s."""
+    proc = start_hello({"ACCESS_LOG": "off"})
+    try:
+        assert request(proc)[0].status == 200
+        baseline = proc.rss_kib()
+        chunk = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2_400  # about 64 KiB
+        limit_kib = 8 * 1024
+        sent, stalled = 0, False
+        deadline = time.monotonic() + 20
+        with proc.connect(timeout=2) as attacker:
+            while sent < 100_000_000 and time.monotonic() < deadline:
+                try:
+                    attacker.sendall(chunk)
+                except TimeoutError:
+                    stalled = True
+                    break
+                sent += len(chunk)
+                if proc.rss_kib() - baseline > limit_kib:
+                    break  # already failed: no need to push on
+            peak = proc.rss_kib("VmHWM")
+            # The server still serves everyone else meanwhile.
+            assert request(proc)[0].status == 200
+        assert peak - baseline <= limit_kib, (
+            f"RSS {baseline} -> {peak} KiB after {sent / 1e6:.1f} MB of requests"
+        )
+        assert stalled or sent >= 100_000_000
+    finally:
+        proc.kill()
+
+
+def test_client_that_takes_no_responses_is_dropped_after_header_timeout():
+    proc = start_hello({"ACCESS_LOG": "off", "HEADER_TIMEOUT": "1s"})
+    try:
+        chunk = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2_400
+        with proc.connect(timeout=2) as attacker:
+            deadline = time.monotonic() + 30
+            # Backpressure stops the server reading, so a send blocks (TimeoutError) or
+            # meets the reset of the server dropping the connection after 1 s.
+            with pytest.raises((TimeoutError, ConnectionResetError)):
+                while time.monotonic() < deadline:
+                    attacker.sendall(chunk)
+            proc.wait_for_line(lambda line: "send timeout" in line)
+        assert request(proc)[0].status == 200
+    finally:
+        proc.kill()
+
+
+def test_out_of_file_descriptors_is_logged_once_a_second_on_one_line():
+    """Issue 17 point 10: at EMFILE asyncio logged about 40k two-line records in 6 s."""
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    proc = start_hello(preexec_fn=few_descriptors)
+    clients = []
+    try:
+        for _ in range(40):  # more than the server can accept; the kernel queues the rest
+            clients.append(proc.connect(timeout=10))
+        about_accept = re.compile(r"ERROR .*accept")
+        proc.wait_for_line(lambda line: bool(about_accept.search(line)))
+        later = re.compile(r"ERROR accept failed.*suppressed=[1-9]")
+        proc.wait_for_line(lambda line: bool(later.search(line)))  # a second later
+        records = [line for line in proc.lines if about_accept.search(line)]
+        assert 2 <= len(records) <= 4
+        stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|ERROR) ")
+        assert all(stamp.match(line) for line in proc.lines), proc.lines  # one line each
+        assert "Too many open files" in records[0]
+    finally:
+        for sock in clients:
+            sock.close()
+    try:
+        # Descriptors are free again: the server accepts and answers.
+        assert request(proc)[0].status == 200
+    finally:
+        proc.kill()
 
 
 # --- fault injection --------------------------------------------------------------
@@ -365,48 +516,172 @@ def test_query_faults_can_be_switched_off():
 # --- drain -------------------------------------------------------------------
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0():
-    proc = start_hello({"DRAIN_SECONDS": "10"})
+def test_sigterm_drain_timeline():
+    """SIGTERM: readiness 503 and `Connection: close` while still accepting for DRAIN_DELAY;
+    then the listener closes, idle connections are closed, the request in flight is
+    answered, and the process exits 0."""
+    proc = start_hello({"DRAIN_DELAY": "0.5s", "DRAIN_SECONDS": "10", "LOG_LEVEL": "debug"})
     try:
-        idle = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
-        assert request(proc, conn=idle)[0].status == 200
+        idle = proc.connect(timeout=10)  # used once, then idle across the drain
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(idle)[0] == 200
         slow_result = {}
 
         def slow_request():
-            slow_result["response"] = request(proc, path="/?delay=1500ms")
+            slow_result["response"] = request(proc, path="/?delay=3s")
 
         slow = threading.Thread(target=slow_request)
         slow.start()
-        time.sleep(0.3)  # let the slow request reach the server before the signal
+        proc.wait_for_line(lambda line: "delaying response" in line)  # the server has it
         proc.signal(signal.SIGTERM)
         proc.wait_for_line(lambda line: "Draining" in line)
 
-        response, body = request(proc, path="/readyz", conn=idle)
-        assert (response.status, body) == (503, b"draining\n")
-        assert response.getheader("Connection") == "close"
+        # During the delay a new connection is still accepted and answered, with close.
+        during = request(proc, path="/readyz")
+        assert (during[0].status, during[1]) == (503, b"draining\n")
+        assert during[0].getheader("Connection") == "close"
+        hello_during = request(proc)
+        assert hello_during[0].status == 200
+        assert hello_during[0].getheader("Connection") == "close"
+
+        stopped = proc.wait_for_line(lambda line: "Stopped accepting" in line)
+        assert "idle_closed=1" in stopped  # the idle keep-alive connection
+        assert is_closed(idle)  # a clean end of stream, not a reset
+        idle.close()
         with pytest.raises(OSError):  # no longer accepting
             socket.create_connection((proc.host, proc.port), timeout=5).close()
 
         slow.join(15)
         response, body = slow_result["response"]
         assert (response.status, body) == (200, b"Hello World!\n")
+        assert response.getheader("Connection") == "close"
         assert proc.wait() == 0
         assert any("Stopped drained=true" in line for line in proc.lines)
     finally:
         proc.kill()
 
 
+def test_pipelined_requests_received_during_the_drain_are_all_answered():
+    proc = start_hello({"DRAIN_DELAY": "60s"})
+    try:
+        proc.signal(signal.SIGTERM)
+        proc.wait_for_line(lambda line: "Draining" in line)
+        with proc.connect() as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" * 2
+                + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            )
+            answers = [read_response(sock) for _ in range(3)]
+            assert [status for status, _, _ in answers] == [200, 200, 200]
+            assert answers[2][2] == b"Hello World!\n"
+            # Only the last response announces the close.
+            assert [headers.get("connection") for _, headers, _ in answers] == [None, None, "close"]
+            assert is_closed(sock)
+    finally:
+        proc.kill()
+
+
+def test_drain_under_keep_alive_load_loses_no_request():
+    """Several keep-alive clients keep sending across SIGTERM. A request counts as lost
+    when it was sent and got no response; a connection the server closed cleanly before
+    answering anything on it (end of stream, not a reset) is retried on a fresh one, as
+    RFC 9112 9.3.1 lets clients do. Clients stop when a new connection is refused."""
+    proc = start_hello({"DRAIN_DELAY": "1s", "DRAIN_SECONDS": "10", "ACCESS_LOG": "off"})
+    workers = 6
+    lock = threading.Condition()
+    stats = {"ok": 0, "closed_by_drain": 0, "retried": 0, "lost": 0, "ready_statuses": []}
+    errors = []  # what went wrong with each lost request
+
+    def client(path: str) -> None:
+        conn = http.client.HTTPConnection(proc.host, proc.port, timeout=20)
+        try:
+            while True:
+                try:
+                    conn.request("GET", path)
+                except ConnectionRefusedError:
+                    return  # the listener is closed: the drain's second phase
+                except OSError as err:  # sending failed part-way: count it against us
+                    with lock:
+                        stats["lost"] += 1
+                        errors.append(f"send: {err!r}")
+                    conn.close()
+                    continue
+                try:
+                    response = conn.getresponse()
+                    response.read()
+                except http.client.RemoteDisconnected:
+                    # End of stream before any byte of a response: the server had closed
+                    # this idle connection. Retry on a fresh connection.
+                    with lock:
+                        stats["retried"] += 1
+                    conn.close()
+                    continue
+                except (OSError, http.client.HTTPException) as err:
+                    with lock:
+                        stats["lost"] += 1
+                        errors.append(f"receive: {err!r}")
+                    conn.close()
+                    continue
+                with lock:
+                    stats["ok"] += 1
+                    if response.getheader("Connection") == "close":
+                        stats["closed_by_drain"] += 1
+                    if path == "/readyz":
+                        stats["ready_statuses"].append(response.status)
+                    lock.notify_all()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=("/",)) for _ in range(workers)]
+    threads.append(threading.Thread(target=client, args=("/readyz",)))
+    try:
+        for thread in threads:
+            thread.start()
+        with lock:
+            assert lock.wait_for(lambda: stats["ok"] >= 200, timeout=30), stats
+        proc.signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert proc.wait() == 0
+        print(
+            f"drain under load: {stats | {'ready_statuses': sorted(set(stats['ready_statuses']))}}"
+        )
+        assert stats["lost"] == 0, errors
+        assert 503 in stats["ready_statuses"]  # readiness flipped during the delay
+        assert stats["closed_by_drain"] > 0  # answered during the drain, with close
+    finally:
+        proc.kill()
+
+
 def test_drain_timeout_bounds_the_wait():
-    proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s"})
+    proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s", "LOG_LEVEL": "debug"})
     try:
         sock = proc.connect(timeout=30)
         sock.sendall(b"GET /?delay=30s HTTP/1.1\r\nHost: a\r\n\r\n")
-        time.sleep(0.3)
-        proc.signal(signal.SIGINT)
+        proc.wait_for_line(lambda line: "delaying response" in line)
+        proc.signal(signal.SIGINT)  # Ctrl-C: no DRAIN_DELAY
         assert proc.wait(timeout=15) == 0
         assert any("drained=false unfinished_requests=1" in line for line in proc.lines)
         assert is_closed(sock)
         sock.close()
+    finally:
+        proc.kill()
+
+
+def test_access_log_lines_are_flushed_on_exit():
+    proc = start_hello({"DRAIN_DELAY": "0"})
+    try:
+        conn = http.client.HTTPConnection(proc.host, proc.port, timeout=10)
+        for index in range(50):
+            request(proc, path=f"/nope{index}", conn=conn)
+        conn.close()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+        paths = [line for line in proc.lines if " request " in line and "path=/nope" in line]
+        assert len(paths) == 50
+        stopped = next(i for i, line in enumerate(proc.lines) if "Stopped" in line)
+        assert all(proc.lines.index(line) < stopped for line in paths)  # order is kept
     finally:
         proc.kill()
 
@@ -483,3 +758,39 @@ def test_fault_rule_picks_by_cumulative_percentage():
     assert rule.pick(15.0) is None
     with pytest.raises(ValueError):
         hello.FaultRule.parse("503:60,429:50", hello.parse_status)
+
+
+def test_rate_limited_log_counts_what_it_suppressed(caplog):
+    limiter = hello.RateLimitedLog(interval=3600)
+    with caplog.at_level("ERROR", logger="hello"):
+        for _ in range(5):
+            limiter.log("accept failed, retrying", {"error": "Too many open files"})
+        assert len(caplog.records) == 1
+        assert caplog.records[0].fields["suppressed"] == 0
+        limiter.interval = 0  # the interval has passed
+        limiter.log("accept failed, retrying", {"error": "Too many open files"})
+    assert len(caplog.records) == 2
+    assert caplog.records[1].fields == {"error": "Too many open files", "suppressed": 4}
+
+
+def test_event_loop_errors_are_one_line_each():
+    handler = hello.LoopErrorLimiter(interval=3600)
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    capture = Capture()
+    hello.log.addHandler(capture)
+    try:
+        context = {"message": "socket.accept() out of system resource\nsocket: <fd=6>"}
+        handler(None, {**context, "exception": OSError(24, "Too many open files")})
+        handler(None, context)  # the same message within the interval: suppressed
+    finally:
+        hello.log.removeHandler(capture)
+    assert len(captured) == 1
+    line = hello.TextFormatter().format(captured[0])
+    assert "\n" not in line
+    assert "Too many open files" in line
+    assert captured[0].levelname == "ERROR"

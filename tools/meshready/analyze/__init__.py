@@ -1,9 +1,12 @@
 """Mesh-readiness and workload-policy analysis (docs/rules.md).
 
-- `rules/`: the catalog, one `Rule` unit each (ID, severity, message, why, fix, check)
-- `engine`: indexing a target's objects, running the rules, suppression, per-target config
-- `locate`: mapping a finding's field path to a line of the file a person edits
-- `output`: text, json, sarif and github formats
+- `rules/`: the catalog, one `Rule` unit each (ID, severity, message, why, fix, what
+  Istio or Pod Security does, the deliberate answer, a reference link, check)
+- `sources`: the inputs: kustomize targets apart from plain manifests (files, directories,
+  stdin), loaded into one "files" group; input errors; the GC pause
+- `engine`: indexing a target's objects, running the rules, suppression, per-target config,
+  locating findings (manifests.locate: source files, overlay patches, plain documents)
+- `output`: text, json, sarif and github formats, input errors included
 - `stage`: the analyze stage of `meshready check`
 """
 

@@ -17,14 +17,13 @@ Configuration ([tool.meshready] in pyproject.toml):
     severity = { MR209 = "info" }
     require_digest = true                       # MR212 on
     require_namespace = true                    # MR113 for undeclared namespaces
+    external_gateways = true                    # Istio gateways installed elsewhere (MR313)
 """
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from meshready.analyze.rules import CATALOG, Hit, Rule, Scope, Severity, by_id_or_name
 from meshready.analyze.rules import suppression as supp
 from meshready.analyze.rules.model import (
+    SYSTEM_NAMESPACES,
     Context,
     K8sObject,
     Service,
@@ -45,10 +45,11 @@ from meshready.analyze.rules.model import (
     string_map,
 )
 from meshready.analyze.rules.model import Path as FieldPath
+from meshready.analyze.sources import InputError, LoadedObject, cyclic_gc_paused, render_errors
 from meshready.config import RepoConfig
 from meshready.errors import MeshreadyError
-from meshready.manifests.locate import Locator
-from meshready.manifests.workloads import POD_TEMPLATE_PATHS, WORKLOAD_KINDS
+from meshready.manifests.locate import Locator, PatchLocator
+from meshready.manifests.workloads import pod_template_path
 from meshready.render import RenderResult
 
 # ---------------------------------------------------------------- configuration
@@ -73,7 +74,7 @@ class AnalysisConfig:
             table = self.per_target.get(key, {})
             merged["disable"] = [*merged["disable"], *table.get("disable", [])]
             merged["severity"] = {**merged["severity"], **table.get("severity", {})}
-            for flag in ("require_digest", "require_namespace"):
+            for flag in ("require_digest", "require_namespace", "external_gateways"):
                 if flag in table:
                     merged[flag] = table[flag]
         return TargetRules(
@@ -85,6 +86,7 @@ class AnalysisConfig:
                 production=target in self.production_targets,
                 require_digest=bool(merged.get("require_digest", False)),
                 require_namespace=bool(merged.get("require_namespace", False)),
+                external_gateways=bool(merged.get("external_gateways", False)),
             ),
         )
 
@@ -96,7 +98,7 @@ def _rule_id(name: str, where: str) -> str:
     return found.id
 
 
-_TARGET_KEYS = {"disable", "severity", "require_digest", "require_namespace"}
+_TARGET_KEYS = {"disable", "severity", "require_digest", "require_namespace", "external_gateways"}
 
 
 def analysis_config(config: RepoConfig) -> AnalysisConfig:
@@ -139,7 +141,12 @@ def analysis_config(config: RepoConfig) -> AnalysisConfig:
 def build_context(
     result: RenderResult, settings: TargetSettings
 ) -> tuple[Context, list[K8sObject]]:
-    """Classify a target's objects and compute the Service/PDB/SA/HPA indexes."""
+    """Classify a target's objects and compute the Service/PDB/SA/HPA indexes.
+
+    A workload is any object with a pod template (manifests.workloads): the built-in
+    kinds, an Argo Rollout, and any other kind whose `spec.template` holds containers.
+    Objects are indexed by the namespace they land in (`namespace_key`): one that omits
+    its namespace and one that says `default` meet."""
     ctx = Context(target=result.target, settings=settings)
     everything: list[K8sObject] = []
     pdbs: list[K8sObject] = []
@@ -155,8 +162,9 @@ def build_context(
             rendered.source_path,
             index,
         )
-        if kind in WORKLOAD_KINDS:
-            item: K8sObject = Workload(*identity, POD_TEMPLATE_PATHS[kind])
+        template = pod_template_path(obj) if kind != "Service" else None
+        if template is not None:
+            item: K8sObject = Workload(*identity, template)
             ctx.workloads.append(item)  # type: ignore[arg-type]
         elif kind == "Service":
             item = Service(*identity)
@@ -168,12 +176,17 @@ def build_context(
             elif kind == "PodDisruptionBudget":
                 pdbs.append(item)
             elif kind == "ServiceAccount":
-                ctx.service_accounts[(item.namespace, item.name)] = item
+                ctx.service_accounts[(item.namespace_key, item.name)] = item
             elif kind == "HorizontalPodAutoscaler":
                 ref = as_dict(get(item.obj, ("spec", "scaleTargetRef")))
-                key = (item.namespace, str(ref.get("kind", "")), str(ref.get("name", "")))
+                key = (item.namespace_key, str(ref.get("kind", "")), str(ref.get("name", "")))
                 ctx.autoscalers[key] = item
         everything.append(item)
+        group = item.api_group
+        ctx.objects[(group, kind, item.namespace, item.name)] = item
+        ctx.objects_by_kind.setdefault((group, kind), []).append(item)
+        if group.endswith("istio.io"):
+            ctx.istio_objects.append(item)
 
     # Services and PDBs by (namespace, one label pair their selector requires).
     service_index: dict[tuple[str, str, str], list[Service]] = defaultdict(list)
@@ -181,7 +194,7 @@ def build_context(
         selector = service.selector
         if selector:
             key, value = min(selector.items())
-            service_index[(service.namespace, key, value)].append(service)
+            service_index[(service.namespace_key, key, value)].append(service)
     pdb_index: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
     pdb_scan: dict[str, list[K8sObject]] = defaultdict(list)  # matchExpressions-only selectors
     # Each PDB's selector, read once: (matchLabels, matchExpressions), or None for a PDB
@@ -197,13 +210,13 @@ def build_context(
         )
         if match_labels:
             key, value = min(match_labels.items())
-            pdb_index[(pdb.namespace, key, value)].append(pdb)
+            pdb_index[(pdb.namespace_key, key, value)].append(pdb)
         else:
-            pdb_scan[pdb.namespace].append(pdb)
+            pdb_scan[pdb.namespace_key].append(pdb)
 
     for workload in ctx.workloads:
         labels = workload.pod_labels
-        namespace = workload.namespace
+        namespace = workload.namespace_key
         matched: list[Service] = []
         matched_pdbs: list[K8sObject] = []
         for key, value in labels.items():
@@ -217,6 +230,7 @@ def build_context(
         for pdb in pdb_scan.get(namespace, ()):
             if _pdb_selects(pdb_selectors[id(pdb)], labels):
                 matched_pdbs.append(pdb)
+        ctx.workload_namespaces.add(namespace)
         ctx.services_of[id(workload)] = sorted(matched, key=lambda s: s.index)
         ctx.pdbs_of[id(workload)] = matched_pdbs
     return ctx, everything
@@ -280,10 +294,19 @@ class AnalysisReport:
     suppressed: list[Finding]
     fail_on: Severity = Severity.ERROR
     objects: int = 0
+    # Inputs that could not be analysed (failed renders, unparsable files): they fail the run.
+    errors: list[InputError] = field(default_factory=list)
+    # What was left out and why (non-Kubernetes documents, pod templates not checked).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failing(self) -> list[Finding]:
         return [f for f in self.findings if f.severity >= self.fail_on]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run fails: an input error, or a finding at or above the threshold."""
+        return bool(self.errors) or bool(self.failing)
 
     def counts(self) -> dict[Severity, int]:
         counts = dict.fromkeys(Severity, 0)
@@ -308,8 +331,46 @@ def _checks(scope: Scope) -> tuple[tuple[Rule, Any], ...]:
     )
 
 
+def _applies(rule: Rule, subject: K8sObject) -> bool:
+    """Mesh readiness does not apply where Istio never injects, and a rule about the
+    sidecar does not apply to a pod that opts out of it."""
+    if rule.mesh and subject.namespace in SYSTEM_NAMESPACES:
+        return False
+    return not (rule.needs_sidecar and isinstance(subject, Workload) and subject.opted_out)
+
+
+def _exempt(subject: K8sObject) -> bool:
+    """Whether some rule may not apply to `subject` (most subjects: no, and no check)."""
+    return subject.namespace in SYSTEM_NAMESPACES or (
+        isinstance(subject, Workload) and subject.opted_out
+    )
+
+
+@dataclass
+class _Locators:
+    source: Locator
+    patches: PatchLocator
+
+
+def _where(
+    rendered: Any, locators: _Locators | None, item: K8sObject, path: FieldPath
+) -> tuple[str | None, int | None]:
+    """(file, line) of a finding: the plain file's own line; for a rendered object the
+    overlay patch that set the field, else the line in the object's source file."""
+    if isinstance(rendered, LoadedObject):  # a plain file: its loader knows every line
+        return item.source_path, rendered.line_of(path)
+    if locators is None:
+        return item.source_path, None
+    transformations = (rendered.origin or {}).get("transformations")
+    if transformations:
+        patched = locators.patches.locate(transformations, item.kind, item.name, path)
+        if patched is not None:
+            return patched
+    return item.source_path, locators.source.locate(item.source_path, item.kind, item.name, path)
+
+
 def analyze_target(
-    result: RenderResult, analysis: AnalysisConfig, locator: Locator | None
+    result: RenderResult, analysis: AnalysisConfig, locators: _Locators | None
 ) -> tuple[list[Finding], list[Finding], int]:
     """(active findings, suppressed findings, object count) of one rendered target."""
     target_rules = analysis.for_target(result.target)
@@ -323,13 +384,22 @@ def analyze_target(
     for subjects, rules in (
         (ctx.workloads, _checks(Scope.WORKLOAD)),
         (ctx.services, _checks(Scope.SERVICE)),
+        (everything, _checks(Scope.OBJECT)),
+        (ctx.istio_objects, _checks(Scope.ISTIO)),
     ):
         for start in range(0, len(subjects), _BLOCK):
-            block = subjects[start : start + _BLOCK]
+            block: list[Any] = []
+            exempt: list[Any] = []
+            for subject in subjects[start : start + _BLOCK]:
+                (exempt if _exempt(subject) else block).append(subject)
             for rule, check in rules:
                 for subject in block:
                     for hit in check(subject, ctx):
                         raw.append((rule, subject, hit))
+                for subject in exempt:
+                    if _applies(rule, subject):
+                        for hit in check(subject, ctx):
+                            raw.append((rule, subject, hit))
 
     # Suppression annotations, parsed once per object that carries one.
     suppressions: dict[int, supp.Suppression] = {}
@@ -367,8 +437,7 @@ def analyze_target(
             finding.suppressed = f"disabled for {result.target} in pyproject.toml"
         elif rule.id in (reasons := suppressions.get(id(item), supp.Suppression()).rules):
             finding.suppressed = reasons[rule.id]
-        if locator is not None:
-            finding.line = locator.locate(item.source_path, item.kind, item.name, hit.path)
+        finding.file, finding.line = _where(result.objects[item.index], locators, item, hit.path)
         (suppressed if finding.suppressed else active).append(finding)
     active.sort(key=lambda f: f.order)
     suppressed.sort(key=lambda f: f.order)
@@ -380,17 +449,29 @@ def analyze(
     analysis: AnalysisConfig,
     root: Path | None = None,
     fail_on: Severity | None = None,
+    errors: Iterable[InputError] = (),
+    notes: Iterable[str] = (),
 ) -> AnalysisReport:
-    """Analyse every successfully rendered target; `root` enables source line lookup."""
-    locator = Locator(root) if root is not None else None
+    """Analyse every successfully rendered target (or group of plain files); a target that
+    failed to render is an error of the report, as are the input `errors` given. `root`
+    enables source line lookup for rendered objects (plain-file objects know their lines)."""
+    locators = _Locators(Locator(root), PatchLocator(root)) if root is not None else None
     report = AnalysisReport(
-        targets=[], findings=[], suppressed=[], fail_on=fail_on or analysis.fail_on
+        targets=[],
+        findings=[],
+        suppressed=[],
+        fail_on=fail_on or analysis.fail_on,
+        errors=list(errors),
+        notes=list(notes),
     )
-    with _cyclic_gc_paused():
+    results = list(results)
+    report.errors.extend(render_errors(results, root))
+    with cyclic_gc_paused():
         for result in results:
             if not result.ok:
                 continue
-            active, suppressed, count = analyze_target(result, analysis, locator)
+            report.notes.extend(unchecked_pod_templates(result))
+            active, suppressed, count = analyze_target(result, analysis, locators)
             report.targets.append(result.target)
             report.findings.extend(active)
             report.suppressed.extend(suppressed)
@@ -398,18 +479,54 @@ def analyze(
     return report
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Analysis allocates many small objects (views, indexes, parsed source documents)
-    that all live until the report is made. CPython's cycle collector runs every few
-    hundred allocations and, as they pile up, rescans them again and again: a third of
-    the time of `meshready analyze` on 10,000 objects. Reference counting still frees
-    everything as usual; the few cycles made meanwhile (PyYAML's loaders) wait for the
-    next collection after the analysis."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+# Custom resources known to hold no pod template.
+_NO_PODS = frozenset({"CustomResourceDefinition", "List"})
+_SEARCH_DEPTH = 8
+
+
+def _containers_at(value: Any, path: FieldPath, depth: int) -> FieldPath | None:
+    """The path of the first `containers` list of container maps under `value`, if any."""
+    if depth > _SEARCH_DEPTH:
+        return None
+    if isinstance(value, dict):
+        found = value.get("containers")
+        if isinstance(found, list) and found and all(isinstance(c, dict) for c in found):
+            return path
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, child in items:
+        if isinstance(child, dict | list):
+            inner = _containers_at(child, (*path, key), depth + 1)
+            if inner is not None:
+                return inner
+    return None
+
+
+def unchecked_pod_templates(result: RenderResult) -> list[str]:
+    """One note per kind whose objects hold containers where no rule looks (a pod spec not
+    at `spec.template`): they are reported as skipped, never ignored silently."""
+    skipped: dict[str, tuple[int, str]] = {}
+    for rendered in result.objects:
+        obj = rendered.obj
+        kind = str(obj.get("kind", ""))
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        # Every built-in kind with pods is known; only custom resources can hide one.
+        if "." not in group or group.endswith("k8s.io") or kind in _NO_PODS:
+            continue
+        if pod_template_path(obj) is not None:
+            continue
+        spec = obj.get("spec")
+        if not isinstance(spec, dict | list):
+            continue
+        where = _containers_at(spec, ("spec",), 1)
+        if where is not None:
+            count, first = skipped.get(kind, (0, ".".join(map(str, where))))
+            skipped[kind] = (count + 1, first)
+    return [
+        f"{result.target}: skipped {count} {kind} object{'s' if count > 1 else ''}: "
+        f"pod spec at {where} is not checked (only spec.template is)"
+        for kind, (count, where) in sorted(skipped.items())
+    ]

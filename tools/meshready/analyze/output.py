@@ -15,6 +15,7 @@ from itertools import groupby
 from meshready import __version__
 from meshready.analyze.engine import AnalysisReport, Finding
 from meshready.analyze.rules import CATALOG, Rule, Severity
+from meshready.analyze.sources import InputError
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -28,11 +29,12 @@ def _plural(n: int, word: str) -> str:
 def summary_line(report: AnalysisReport) -> str:
     counts = report.counts()
     parts = ", ".join(_plural(counts[s], s.label) for s in sorted(Severity, reverse=True))
+    errors = f"; {_plural(len(report.errors), 'input error')}" if report.errors else ""
     return (
         f"{_plural(len(report.findings), 'finding')} ({parts}) in "
         f"{_plural(len(report.targets), 'target')}, {_plural(report.objects, 'object')}; "
         f"{len(report.suppressed)} suppressed; "
-        f"{len(report.failing)} at or above {report.fail_on.label}"
+        f"{len(report.failing)} at or above {report.fail_on.label}{errors}"
     )
 
 
@@ -44,6 +46,11 @@ def _location(finding: Finding) -> str:
 
 def text(report: AnalysisReport, verbose: bool = False) -> str:
     lines: list[str] = []
+    if report.errors:
+        # First: a target that did not render or a file that did not parse was not
+        # analysed at all, whatever the findings below say.
+        lines.append("errors (not analysed):")
+        lines.extend(f"  {e.where}: error: {e.stage} failed: {e.message}" for e in report.errors)
     shown = report.findings + (report.suppressed if verbose else [])
     by_target = {t: [f for f in shown if f.target == t] for t in report.targets}
     for target, findings in by_target.items():
@@ -65,7 +72,8 @@ def text(report: AnalysisReport, verbose: bool = False) -> str:
         # to docs/rules.md, and a rule that fires fifty times does not repeat itself.
         lines.append("how to fix:")
         lines.extend(
-            f"  {rule.id} {rule.name}: {rule.remediation} (docs/rules.md#{rule.id.lower()}-{rule.name})"
+            f"  {rule.id} {rule.name}: {rule.remediation}"
+            + (f" ({rule.reference})" if rule.reference else "")
             for rule in fired
         )
     if report.suppressed and not verbose:
@@ -74,9 +82,20 @@ def text(report: AnalysisReport, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The shape of each JSON record, described by schemas/output/analyze.schema.json. The
+# output stays a plain list, so `[]` keeps meaning "nothing wrong"; every record carries the
+# version. A change a consumer must adapt to (a key removed or retyped) raises it.
+JSON_VERSION = 1
+
+
 def json_records(report: AnalysisReport, verbose: bool = False) -> str:
+    """Input errors first (`"type": "error"`, no rule), then findings (`"type": "finding"`):
+    `[]` means nothing is wrong, and nothing else does."""
     shown = report.findings + (report.suppressed if verbose else [])
-    return json.dumps([f.as_record() for f in shown], indent=2) + "\n"
+    records = [{"version": JSON_VERSION, **e.as_record()} for e in report.errors] + [
+        {"version": JSON_VERSION, "type": "finding", **f.as_record()} for f in shown
+    ]
+    return json.dumps(records, indent=2) + "\n"
 
 
 def _sarif_rule(rule: Rule) -> dict:
@@ -131,6 +150,20 @@ def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict:
     return result
 
 
+def _sarif_notification(error: InputError) -> dict:
+    """An input that was not analysed: a tool execution notification at level error (the
+    run's `executionSuccessful` is false), not a result, as no rule produced it."""
+    physical: dict = {"artifactLocation": {"uri": error.file or error.target}}
+    if error.line:
+        physical["region"] = {"startLine": error.line}
+    return {
+        "level": "error",
+        "message": {"text": f"{error.stage} failed: {error.message} (in {error.target})"},
+        "locations": [{"physicalLocation": physical}],
+        "descriptor": {"id": f"meshready/{error.stage}-failed"},
+    }
+
+
 def sarif(report: AnalysisReport, verbose: bool = False) -> str:
     rules = sorted(CATALOG.values(), key=lambda r: r.id)
     rule_index = {r.id: i for i, r in enumerate(rules)}
@@ -150,6 +183,14 @@ def sarif(report: AnalysisReport, verbose: bool = False) -> str:
                     }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "repository root"}}},
+                "invocations": [
+                    {
+                        "executionSuccessful": not report.errors,
+                        "toolExecutionNotifications": [
+                            _sarif_notification(e) for e in report.errors
+                        ],
+                    }
+                ],
                 "results": [_sarif_result(f, rule_index) for f in findings],
                 "columnKind": "unicodeCodePoints",
             }
@@ -168,6 +209,13 @@ def _escape_property(value: str) -> str:
 
 def github(report: AnalysisReport, verbose: bool = False) -> str:
     lines = []
+    for error in report.errors:
+        properties = [f"file={_escape_property(error.file or error.target)}"]
+        if error.line:
+            properties.append(f"line={error.line}")
+        properties.append(f"title={_escape_property(f'meshready: {error.stage} failed')}")
+        message = f"{error.stage} failed: {error.message} (in {error.target})"
+        lines.append(f"::error {','.join(properties)}::{_escape_data(message)}")
     for finding in report.findings:
         properties = [f"file={_escape_property(finding.file or finding.target)}"]
         if finding.line:

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def stage(results: list[RenderResult], config: RepoConfig) -> StageReport:
-    """The analyze stage of `meshready check`: findings at or above the threshold fail."""
+    """The analyze stage of `meshready check`: findings at or above the threshold fail, and
+    every finding the summary counts is listed, most severe first."""
     report: AnalysisReport = analyze(results, analysis_config(config), config.root)
     stage = StageReport(name="analyze", failures=len(report.failing))
-    for finding in report.failing:
+    for finding in sorted(report.findings, key=lambda f: -f.severity):
         where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "-")
         stage.lines.append(
             f"{finding.target}: {where}: {finding.severity.label}: {finding.rule.id} "

@@ -11,11 +11,15 @@ from meshready.analyze.stage import stage as analyze_stage
 from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
 from meshready.gitops.stage import stage as gitops_stage
+from meshready.render.stage import stage as hydrated_stage
 from meshready.stage import Stage
+from meshready.term import paint
 from meshready.validate.rendered import stage as validate_stage
 
 # Every stage runs on the same rendered objects, so the main job checks everything that exists.
-STAGES: list[Stage] = [validate_stage, analyze_stage, gitops_stage]
+STAGES: list[Stage] = [hydrated_stage, validate_stage, analyze_stage, gitops_stage]
+# Lines printed per stage before the rest is summarised: a screen, not a scroll.
+MAX_LINES = 40
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +39,15 @@ def run(args: argparse.Namespace) -> int:
     rendered = [r for r in results if r.ok]
     reports = [stage(rendered, config) for stage in STAGES]
     for report in reports:
-        for line in report.lines:
+        for line in report.lines[:MAX_LINES]:
             print(line)
+        hidden = len(report.lines) - MAX_LINES
+        if hidden > 0:
+            print(
+                f"{report.name}: {hidden} more not shown (the first {MAX_LINES} are above); "
+                f"run `meshready {report.name if report.name != 'hydrated' else 'render --check'}` "
+                "for all of them"
+            )
 
     # Columns as wide as their widest cell, so a long status never shifts the next one.
     header = ["target", "objects", "render", *(r.name for r in reports)]
@@ -62,5 +73,6 @@ def run(args: argparse.Namespace) -> int:
         f"\n{len(results)} targets ({len(rendered)} rendered, {failed_renders} failed), "
         f"{objects} objects{stage_summaries}; {time.perf_counter() - started:.1f}s"
     )
-    print("result: " + ("FAILED" if failures else "OK"), file=sys.stderr)
+    verdict = paint("FAILED", "red", sys.stderr) if failures else paint("OK", "green", sys.stderr)
+    print(f"result: {verdict}", file=sys.stderr)
     return EXIT_FINDINGS if failures else EXIT_OK

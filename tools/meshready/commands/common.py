@@ -49,7 +49,7 @@ def render_selected(
     chosen = (
         targets if targets is not None else select_targets(config, args.targets, args.include_bases)
     )
-    kustomize = kz.find_kustomize()
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     print(f"using {kustomize.describe()}", file=sys.stderr)
     results = render.render_targets(
         config.root, chosen, kustomize, args.timeout or config.render_timeout, args.jobs

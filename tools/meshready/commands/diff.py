@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from meshready import git as gitrev
-from meshready import render
+from meshready import render, scratch, signals
 from meshready.commands.common import add_render_flags
 from meshready.config import RepoConfig, load_config
 from meshready.diff.core import DiffReport, StripRules, diff_renders, parse_strip_attrs
@@ -26,7 +26,8 @@ unified diff per resource. Build annotations are stripped, and the output says s
 Secret data and stringData values are masked as a short sha256 of each value.
 
 exit codes: 0 no changes, or changes without --exit-code; 1 changes with
---exit-code, or a target failed to render; 2 usage error (bad ref, not a git repo)."""
+--exit-code, or a target failed to render; 2 usage error (bad ref, not a git repo);
+143 stopped by SIGTERM, 130 by SIGINT (the temporary worktree removed all the same)."""
 
 HEAD_LABEL = "working tree"
 
@@ -110,6 +111,19 @@ def _base_roots(base_root: Path, head: RepoConfig) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM and SIGINT unwind like an error, so the base worktree and temp dirs go too;
+    # running kustomize builds are killed first, or waiting for them would hang the exit.
+    # Every temp dir of the run is under one scratch dir, which a SIGKILLed run leaves
+    # for the next run to remove.
+    try:
+        with signals.stop_on_signals(kz.stop_builds), scratch.scratch_dir(gitrev.CHECKOUT_PREFIX):
+            return _diff(args)
+    except signals.Stopped as stopped:
+        print(f"meshready: {stopped}; its worktree and temp dirs are removed", file=sys.stderr)
+        return stopped.exit_code
+
+
+def _diff(args: argparse.Namespace) -> int:
     _check_flags(args)
     config = load_config(args.repo)
     top = gitrev.toplevel(config.root)
@@ -127,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     # the base out, and the working tree renders as soon as the probe is back.
     workers = args.jobs or 2 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        finding = pool.submit(kz.find_kustomize)
+        finding = pool.submit(kz.find_kustomize, None, config.render_memory_mib)
 
         def submit_side(root: Path, targets: list[str]) -> dict[str, Future]:
             kustomize = finding.result()

@@ -130,6 +130,12 @@ def run_build(args: argparse.Namespace) -> int:
         build_args["BASE_IMAGE"] = base_image
     if state.dirty:
         print("the work tree has uncommitted changes: tags end in -dirty", file=sys.stderr)
+    if not state.source:
+        print(
+            "no org.opencontainers.image.source label: the origin remote is not a repository URL "
+            "(git remote set-url origin https://... to add it)",
+            file=sys.stderr,
+        )
 
     built: dict[str, images.BuiltImage] = {}
     for spec in specs:
@@ -190,7 +196,8 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
     if not config.hydrate:
         print("no [tool.meshready.hydrate] table: nothing to re-render", file=sys.stderr)
         return EXIT_OK
-    kustomize = kz.find_kustomize()
+    hydrate.check_destinations(config.root, {t: Path(d) for t, d in config.hydrate.items()})
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     results = render.render_targets(
         config.root, sorted(config.hydrate), kustomize, config.render_timeout
     )
@@ -201,7 +208,7 @@ def _pin_and_render(config: RepoConfig, overlay: Path, pins: list[pin.Pin], rere
             print(f"{result.target}: render failed: {result.error}", file=sys.stderr)
             continue
         out_dir = config.root / config.hydrate[result.target]
-        report = hydrate.write(out_dir, hydrate.hydrated_files(result))
+        report = hydrate.write(out_dir, hydrate.hydrated_files(result), config.root)
         print(
             f"{_shown(out_dir, config.root)}: re-rendered from {result.target} "
             f"({len(report.written)} written, {len(report.removed)} removed)"
@@ -233,7 +240,7 @@ def run_check_pinned(args: argparse.Namespace) -> int:
             "no production targets: pass TARGET or set [tool.meshready].production_targets"
         )
     targets = select_targets(config, given)
-    kustomize = kz.find_kustomize()
+    kustomize = kz.find_kustomize(memory_mib=config.render_memory_mib)
     results = render.render_targets(
         config.root, targets, kustomize, args.timeout or config.render_timeout
     )

@@ -16,6 +16,7 @@ import copy
 import difflib
 import fnmatch
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +91,8 @@ class ResourceKey:
 
 def resource_key(obj: Mapping[str, Any]) -> ResourceKey:
     api_version = str(obj.get("apiVersion") or "")
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    metadata: Mapping[str, Any] = found if isinstance(found, dict) else {}
     return ResourceKey(
         group=api_version.rpartition("/")[0],
         kind=str(obj.get("kind") or "Unknown"),
@@ -117,14 +119,33 @@ def mask_value(value: Any, encoded: bool) -> str:
     return f"{MASK_PREFIX}{hashlib.sha256(raw).hexdigest()[:MASK_HASH_CHARS]}>"
 
 
+# Annotations that carry a copy of the whole object, values included: kubectl's client-side
+# apply record, and the same idea in other tools.
+COPY_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_SECRET_FIELD = re.compile(r"""["']?(?:data|stringData)["']?\s*:""")
+
+
+def _carries_values(key: str, value: Any) -> bool:
+    """Whether a Secret's annotation can hold its values: a known copy annotation, or any
+    value that reads as an object with `data` or `stringData` (JSON or YAML)."""
+    return key in COPY_ANNOTATIONS or (isinstance(value, str) and bool(_SECRET_FIELD.search(value)))
+
+
 def mask_secret(obj: dict[str, Any]) -> None:
-    """Replace every value of a Secret's data and stringData in place."""
+    """Replace every value of a Secret's data and stringData in place, and every annotation
+    that can carry a copy of them, whatever the values' types."""
     for field_name, encoded in (("data", True), ("stringData", False)):
         values = obj.get(field_name)
         if isinstance(values, dict):
             obj[field_name] = {k: mask_value(v, encoded) for k, v in values.items()}
         elif values is not None:
             obj[field_name] = mask_value(values, encoded)
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if isinstance(annotations, dict):
+        for key, value in list(annotations.items()):
+            if _carries_values(str(key), value):
+                annotations[key] = mask_value(value, encoded=False)
 
 
 def _strip_metadata(node: Any, rules: StripRules) -> None:

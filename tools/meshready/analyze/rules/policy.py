@@ -19,7 +19,9 @@ from meshready.images.ref import parse_image
 SECCOMP_ALLOWED = ("RuntimeDefault", "Localhost")
 # The only capability the restricted profile lets a container add.
 ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
-SERVING_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+SERVING_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout"}
+)
 
 
 def _where(container: Container) -> str:
@@ -47,6 +49,9 @@ def _security_context_path(container: Container) -> tuple:
         "Set `securityContext.runAsNonRoot: true` on the pod (and a non-zero `runAsUser` "
         "if the image does not set a numeric USER)."
     ),
+    upstream="Pod Security `restricted` rejects the pod unless `runAsNonRoot` is true on the pod or every container (a container's `false` overrides the pod's `true`), and rejects `runAsUser: 0`.",
+    deliberate="An image that must start as root (it drops privileges itself): suppress with `MR201: <image> needs root to <why>` and keep the namespace at `baseline`.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
     pod = workload.pod_security_context
@@ -73,6 +78,9 @@ def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "binaries, file capabilities). The restricted profile requires it to be false."
     ),
     remediation="Set `securityContext.allowPrivilegeEscalation: false` on every container.",
+    upstream="Pod Security `restricted` rejects a container whose `allowPrivilegeEscalation` is not explicitly false.",
+    deliberate="None under `restricted`; a namespace at `baseline` accepts it: suppress with the reason the process needs setuid.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
@@ -92,6 +100,9 @@ def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit
         "binaries in the container, and makes every write an explicit, reviewed volume."
     ),
     remediation="Set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir where the app must write.",
+    upstream="Pod Security does not require it (no profile checks `readOnlyRootFilesystem`); it is hardening beyond `restricted`.",
+    deliberate="An application that writes to its image's filesystem: suppress with `MR203: writes to /path` or lower the rule per target.",
+    reference="https://kubernetes.io/docs/tasks/configure-pod-container/security-context/",
 )
 def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
@@ -112,18 +123,22 @@ def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]
         "inside the cluster."
     ),
     remediation="Set `securityContext.capabilities.drop: [ALL]`; add back only NET_BIND_SERVICE if needed.",
+    upstream="Pod Security `restricted` requires `drop` to contain `ALL`, compared exactly (`all` is rejected), and allows `add` to contain only `NET_BIND_SERVICE`, again exactly (`CAP_NET_BIND_SERVICE` is rejected).",
+    deliberate="A container that needs a capability (NET_ADMIN for a CNI agent): suppress with the capability and why, and keep its namespace at `privileged`.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         own = container.security_context
         capabilities = as_dict(own.get("capabilities"))
         path = (*container.path, "securityContext", "capabilities")
-        if "ALL" not in [str(c).upper() for c in as_list(capabilities.get("drop"))]:
+        # Exactly "ALL", as Pod Security compares: `all` passes a linter and fails admission.
+        if "ALL" not in [str(c) for c in as_list(capabilities.get("drop"))]:
             yield Hit(
                 path if capabilities else (*container.path, "securityContext"), _where(container)
             )
         added = [str(c) for c in as_list(capabilities.get("add"))]
-        extra = [c for c in added if c.upper().removeprefix("CAP_") not in ADDABLE_CAPABILITIES]
+        extra = [c for c in added if c not in ADDABLE_CAPABILITIES]  # exactly, as Pod Security
         if extra:
             yield Hit((*path, "add"), f"{_where(container)} adds {', '.join(extra)}")
 
@@ -140,6 +155,9 @@ def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "pod or every container."
     ),
     remediation="Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod.",
+    upstream="Pod Security `restricted` requires `seccompProfile.type` `RuntimeDefault` or `Localhost` on the pod or every container; `Unconfined` is rejected.",
+    deliberate="A workload that needs system calls the default profile blocks: ship a `Localhost` profile instead of suppressing.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
     pod_type = as_dict(workload.pod_security_context.get("seccompProfile")).get("type")
@@ -159,6 +177,9 @@ def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
     message="container is privileged",
     description="A privileged container has every capability and access to all host devices: it is root on the node.",
     remediation="Remove `privileged: true`; grant the single capability the workload needs instead.",
+    upstream="Pod Security `baseline` (and so `restricted`) rejects privileged containers.",
+    deliberate="A node-level agent: suppress with `MR206: <agent> manages the node` and run it in a `privileged` namespace.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
@@ -177,6 +198,9 @@ def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "shared memory of host processes. Both are forbidden by the baseline profile."
     ),
     remediation="Remove `hostPID` and `hostIPC` from the pod spec.",
+    upstream="Pod Security `baseline` rejects `hostPID` and `hostIPC`.",
+    deliberate="A node monitoring agent: suppress with the reason, in a `privileged` namespace.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def host_pid_ipc(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for field_ in ("hostPID", "hostIPC"):
@@ -195,6 +219,9 @@ def host_pid_ipc(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "way out of a container. The baseline profile forbids it."
     ),
     remediation="Use an emptyDir, a ConfigMap/Secret or a PersistentVolumeClaim instead.",
+    upstream="Pod Security `baseline` rejects every hostPath volume.",
+    deliberate="A log collector reading /var/log: suppress with the path and why, in a `privileged` namespace.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 )
 def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for i, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
@@ -218,6 +245,9 @@ def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "CPU limits are left out on purpose: they throttle without protecting anything."
     ),
     remediation="Set `resources.requests.cpu`, `resources.requests.memory` and `resources.limits.memory`.",
+    upstream="Kubernetes schedules pods without requests as BestEffort and evicts them first; no Pod Security profile checks resources. The sidecar has requests of its own.",
+    deliberate="Resources set by a VerticalPodAutoscaler or a LimitRange: suppress with `MR209: set by <what>`.",
+    reference="https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",
 )
 def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
@@ -244,6 +274,9 @@ def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "serve traffic and need both."
     ),
     remediation="Add `readinessProbe` and `livenessProbe` (an HTTP GET on a health endpoint, by port name).",
+    upstream="Kubernetes treats a container without a readiness probe as ready as soon as it starts; Istio rewrites HTTP probes through its agent. Client-only containers (no declared port) are not checked.",
+    deliberate="A worker whose health the process exit says: suppress with `MR210: exits on failure`.",
+    reference="https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/",
 )
 def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if workload.kind in ("Job", "CronJob"):
@@ -267,7 +300,10 @@ def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "nodes can run different code, and a rollback does not roll back. The hydrated "
         "manifests are meant to say exactly what runs."
     ),
-    remediation="Use an immutable tag built from the commit (`nox -s build` prints it), or a digest.",
+    remediation="Use an immutable tag (a version or the commit the image was built from), or a digest.",
+    upstream="Kubernetes pulls `:latest` (or an untagged image) with `imagePullPolicy: Always`, so each node runs whatever the tag points at when the pod starts. `localhost:5000/web` is untagged: `:5000` is a registry port.",
+    deliberate="A development target that always runs the newest build: disable the rule for that target in pyproject.toml.",
+    reference="https://kubernetes.io/docs/concepts/containers/images/#image-names",
 )
 def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
@@ -289,6 +325,9 @@ def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "pin every image by digest."
     ),
     remediation="Use `image: name@sha256:<digest>` (kustomize's `images:` field can set `digest`).",
+    upstream="Kubernetes runs whatever the tag resolves to at pull time; only a digest is immutable.",
+    deliberate="Only on for targets with `require_digest = true`; leave it off where tags are enough.",
+    reference="https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy",
 )
 def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if not ctx.settings.require_digest:
@@ -311,6 +350,9 @@ def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "identity, so policy cannot tell them apart, and RBAC granted to one is granted to all."
     ),
     remediation="Create a ServiceAccount per workload and set `serviceAccountName` in the pod spec.",
+    upstream="Kubernetes gives every pod the namespace's `default` ServiceAccount; Istio issues the certificate `spiffe://<trust-domain>/ns/<ns>/sa/<account>` from it.",
+    deliberate="A namespace with a single workload, where the default identity is unambiguous: suppress with that reason.",
+    reference="https://istio.io/latest/docs/concepts/security/#istio-identity",
 )
 def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]:
     spec = workload.pod_spec
@@ -335,13 +377,16 @@ def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]
         "Set `automountServiceAccountToken: false` on the pod spec (or its ServiceAccount); "
         "set it to `true` on the pod spec if the application does use the API."
     ),
+    upstream="Kubernetes mounts a token unless the pod or its ServiceAccount sets `automountServiceAccountToken: false`.",
+    deliberate="The application calls the Kubernetes API: set `automountServiceAccountToken: true` on the pod spec (that answers the rule).",
+    reference="https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
 )
 def automount_service_account_token(workload: Workload, ctx: Context) -> Iterator[Hit]:
     spec = workload.pod_spec
     if spec.get("automountServiceAccountToken") is not None:
         return  # false, or an explicit true: the token is declared as used
     name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-    account = ctx.service_accounts.get((workload.namespace, str(name)))
+    account = ctx.service_accounts.get((workload.namespace_key, str(name)))
     if account is not None and account.obj.get("automountServiceAccountToken") is False:
         return
     yield Hit(workload.pod_spec_path)
@@ -363,13 +408,16 @@ def _serving(workload: Workload, ctx: Context) -> bool:
         "HorizontalPodAutoscaler its minReplicas counts."
     ),
     remediation="Set `spec.replicas: 2` or more in the production overlay (or the HPA's minReplicas).",
+    upstream="Kubernetes' default for a missing `spec.replicas` is 1, and for a missing HPA `minReplicas` also 1; both count as one replica here.",
+    deliberate="A singleton by design (a leader-elected controller): suppress with `MR215: singleton, <why>`.",
+    reference="https://kubernetes.io/docs/concepts/workloads/pods/disruptions/",
 )
 def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if not ctx.settings.production or workload.kind not in REPLICATED_KINDS:
         return
     if not _serving(workload, ctx):
         return
-    hpa = ctx.autoscalers.get((workload.namespace, workload.kind, workload.name))
+    hpa = ctx.autoscalers.get((workload.namespace_key, workload.kind, workload.name))
     if hpa is not None:
         minimum = get(hpa.obj, ("spec", "minReplicas"), 1)
         if isinstance(minimum, int) and minimum < 2:
@@ -394,6 +442,9 @@ def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "Applies to workloads selected by a Service in targets listed in `production_targets`."
     ),
     remediation="Add a PodDisruptionBudget (e.g. `maxUnavailable: 1`) whose selector matches the pods.",
+    upstream="Kubernetes evicts without limit when no PodDisruptionBudget selects the pods; a PDB selector with an unknown matchExpressions operator is invalid and selects nothing.",
+    deliberate="A singleton that may be interrupted: suppress with the reason.",
+    reference="https://kubernetes.io/docs/tasks/run-application/configure-pdb/",
 )
 def production_disruption_budget(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if ctx.settings.production and _serving(workload, ctx) and not ctx.pdbs_of.get(id(workload)):

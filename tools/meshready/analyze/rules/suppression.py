@@ -36,6 +36,12 @@ MISSING_REASON = add(
             f"Write each clause as `RULE-ID[,RULE-ID]: reason`, e.g. `{ANNOTATION}: "
             '"MR203: nginx writes its pid file to /var/run"`.'
         ),
+        upstream=(
+            "Istio's own suppression, `galley.istio.io/analyze-suppress: IST0103,IST0108`, "
+            "takes no reason; kube-linter's `ignore-check.kube-linter.io/<check>` takes one "
+            "as the value."
+        ),
+        deliberate="None: a suppression without a reason is what this rule exists to refuse.",
     )
 )
 UNKNOWN_RULE = add(
@@ -50,6 +56,8 @@ UNKNOWN_RULE = add(
             "still fails the job; a stale one hides nothing and only misleads."
         ),
         remediation="Use an ID or name listed by `meshready rules`, or remove the clause.",
+        upstream="Istio ignores unknown codes in galley.istio.io/analyze-suppress silently.",
+        deliberate="A rule of a newer meshready: keep the clause and lower MR002 for the target.",
     )
 )
 
