@@ -11,7 +11,7 @@ from meshready.analyze import output as analyze_output
 from meshready.analyze.engine import analysis_config, analyze
 from meshready.analyze.rules import Severity
 from meshready.analyze.sources import cyclic_gc_paused, load_plain, split_inputs
-from meshready.commands.common import add_render_flags, render_selected
+from meshready.commands.common import add_render_flags, print_render_failures, render_selected
 from meshready.config import load_config
 from meshready.errors import EXIT_FINDINGS, EXIT_OK
 
@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if inputs.targets or not args.targets:
         chosen = [render.target_path(config.root, t) for t in inputs.targets] or None
         _, _, results = render_selected(args, config, chosen)
+        # The same stderr line every rendering command prints; the report has it too.
+        print_render_failures(results)
     fail_on = Severity.parse(args.fail_on) if args.fail_on else None
     with cyclic_gc_paused(freeze=True):  # what is loaded lives until the process ends
         plain = load_plain(inputs.files) if inputs.files else None

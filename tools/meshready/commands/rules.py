@@ -41,7 +41,7 @@ MARKDOWN_HEADER = f"""\
 # Rules of `meshready analyze`
 
 Rule IDs are stable: MR1xx mesh readiness, MR2xx workload policy, MR3xx Istio configuration,
-MR0xx suppression.
+MR4xx Kubernetes API validity, MR0xx suppression.
 A rule may be named by its ID or its name wherever a rule is expected.
 
 ## Inputs and errors
@@ -126,7 +126,13 @@ def markdown() -> str:
         f"| [{r.id}](#{r.id.lower()}-{r.name}) | `{r.name}` | {r.severity.label} | {r.message} |\n"
         for r in rules
     )
-    for category in ("mesh readiness", "workload policy", "istio configuration", "suppression"):
+    for category in (
+        "mesh readiness",
+        "workload policy",
+        "istio configuration",
+        "kubernetes api",
+        "suppression",
+    ):
         parts.append(f"\n## {category.capitalize()}\n")
         for rule in (r for r in rules if r.category == category):
             parts.append(

@@ -17,6 +17,20 @@ LABEL_MAX, SUBDOMAIN_MAX = 63, 253
 _DNS1035_LABEL_KINDS = frozenset({"Service"})
 _DNS1123_LABEL_KINDS = frozenset({"Namespace"})
 _PATH_SEGMENT_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+# Built-in kinds whose names the API server validates as RFC 1123 subdomains. Other kinds
+# (custom resources among them) are held to the path-segment rule only: a stricter guess
+# about a kind we do not know would cry wolf.
+SUBDOMAIN_KINDS = frozenset(
+    {
+        "ConfigMap", "Secret", "ServiceAccount", "Pod", "PodTemplate", "ReplicationController",
+        "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
+        "PersistentVolume", "PersistentVolumeClaim", "Endpoints", "LimitRange", "ResourceQuota",
+        "Ingress", "IngressClass", "NetworkPolicy", "PodDisruptionBudget",
+        "HorizontalPodAutoscaler", "PriorityClass", "StorageClass", "Lease",
+        "CustomResourceDefinition", "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
+)  # fmt: skip
 
 
 def path_segment_problem(name: str) -> str | None:
@@ -38,6 +52,8 @@ def name_problem(kind: str, name: str) -> str | None:
     problem = path_segment_problem(name)
     if problem or kind in _PATH_SEGMENT_KINDS:
         return problem
+    if kind not in _DNS1035_LABEL_KINDS | _DNS1123_LABEL_KINDS | SUBDOMAIN_KINDS:
+        return None
     if kind in _DNS1035_LABEL_KINDS:
         pattern, limit, rule = DNS1035_LABEL, LABEL_MAX, "an RFC 1035 label"
     elif kind in _DNS1123_LABEL_KINDS:

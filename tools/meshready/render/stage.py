@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from meshready.errors import MeshreadyError
 from meshready.render import hydrate
 from meshready.stage import StageReport
 
@@ -21,7 +22,14 @@ def stage(results: list[RenderResult], config: RepoConfig) -> StageReport:
         destination = config.hydrate.get(result.target)
         if destination is None:
             continue
-        drift = hydrate.check(config.root / destination, hydrate.hydrated_files(result))
+        try:
+            files = hydrate.hydrated_files(result)
+        except MeshreadyError as err:  # a name that cannot become a file name
+            report.lines.append(str(err))
+            report.per_target[result.target] = "invalid name"
+            report.failures += 1
+            continue
+        drift = hydrate.check(config.root / destination, files)
         problems = [
             (name, label)
             for label, names in (

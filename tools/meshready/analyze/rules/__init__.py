@@ -11,6 +11,7 @@ around it, and yields a `Hit` per problem: the path of the offending field and a
 
 # Importing the rule modules fills CATALOG.
 from meshready.analyze.rules import (  # noqa: F401
+    api,
     istio,
     istio_routing,
     istio_security,

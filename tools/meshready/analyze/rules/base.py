@@ -121,6 +121,7 @@ def add(new: Rule) -> Rule:
         "1": "mesh readiness",
         "2": "workload policy",
         "3": "istio configuration",
+        "4": "kubernetes api",
     }[new.id[2]]
     registered = Rule(**{**new.__dict__, "category": category})
     CATALOG[new.id] = registered
