@@ -71,18 +71,20 @@ _YAML11_ONLY = (
 )
 _SCALAR_END = r"[ \t]*(?=$|#|[,\]}]|:[ \t]|:$)"
 _BOOLEAN_WORD = r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)"
+_FIRST = "(?=[yYnNoO0-9+.-])"  # the first character of any such token: prunes most tries
 _KUBECTL_CANDIDATES = (
-    re.compile(rf":[ \t]+(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
-    re.compile(rf"[-?][ \t]+(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
-    re.compile(rf"[\[{{,][ \t]*(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf":[ \t]+{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[-?][ \t]+{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[\[{{,][ \t]*{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
 )
 # A boolean word as a key (`on:`, `y:`), found from the colon, which is cheaper to scan for
 # than the word: one fixed-width look-behind per spelling. At the very start of a document
 # there is nothing to look behind at; `_KEY_AT_START` covers it.
 _BOOLEAN_WORDS = ("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO")
 _BOOLEAN_WORDS += ("on", "On", "ON", "off", "Off", "OFF")
-_BOOLEAN_KEY = re.compile(
-    ":(?:" + "|".join(f"(?<=[ \n]{w}:)" for w in _BOOLEAN_WORDS) + r")(?=[ \t]|$)", re.M
+_BOOLEAN_KEY = re.compile(  # the last letter first: most keys end in another one
+    ":(?<=[yYnNsSoOfF]:)(?=[ \t]|$)(?:" + "|".join(f"(?<=[ \n]{w}:)" for w in _BOOLEAN_WORDS) + ")",
+    re.M,
 )
 _KEY_AT_START = re.compile(rf"(?P<t>{_BOOLEAN_WORD}):(?:[ \t]|$)")
 _LEGACY_NUMBER = re.compile(r"[-+]?0[0-7]+|[-+]?0b[01]+")  # yaml-rs reads these as numbers
