@@ -134,3 +134,89 @@ def test_utf8_bom_is_accepted(tmp_path: Path):
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbfkind: Namespace\n")
     assert load_file(path)[0].data == {"kind": "Namespace"}
+
+
+# -- scalars and keys as kubectl reads them (sigs.k8s.io/yaml, go-yaml v2) --------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v: yes", True),
+        ("v: Yes", True),
+        ("v: YES", True),
+        ("v: y", True),
+        ("v: on", True),
+        ("v: ON", True),
+        ("v: no", False),
+        ("v: n", False),
+        ("v: Off", False),
+        ("v: 0755", 493),  # legacy octal
+        ("v: 0b101", 5),
+        ("v: 1_000", 1000),
+        ("v: 0o17", 15),
+        ("v: 0x1F", 31),
+        ("v: 190:20:30", "190:20:30"),  # go-yaml v2 has no sexagesimal
+        ("v: 2001-12-14", "2001-12-14"),  # nor timestamps, for interface{}
+        ('v: "yes"', "yes"),
+        ("v: 'on'", "on"),
+        ("v: !!str yes", "yes"),
+        ("v: [yes, no, y]", [True, False, True]),
+        ("v: {a: on}", {"a": True}),
+        ("v:\n- off\n- nope", [False, "nope"]),
+        ("v: yesterday", "yesterday"),
+        ("v: |\n  y: 1\n  on: yes\n", "y: 1\non: yes\n"),  # a block scalar is text
+    ],
+)
+def test_plain_scalars_resolve_as_kubectl_resolves_them(text, expected):
+    [doc] = load_text(text + "\n", "k.yaml")
+    assert doc.error is None
+    assert doc.data["v"] == expected
+
+
+def test_keys_become_strings_as_sigs_k8s_io_yaml_makes_them():
+    [doc] = load_text("1: a\ntrue: b\n3.5: c\non: d\ny: e\nplain: f\n", "k.yaml")
+    assert doc.error is None
+    assert doc.data == {"1": "a", "true": "e", "3.5": "c", "plain": "f"}  # on, y and true collide
+
+
+def test_a_null_key_is_an_error_as_in_kubectl():
+    from meshready.manifests.loader import UnsupportedKey, stringify_keys
+
+    [doc] = load_text("a: yes\nnull: 2\n", "k.yaml")  # on the kubectl path
+    assert doc.error == "mapping key null is not supported (kubectl rejects it)"
+    [fast] = load_text("a: 1\nnull: 2\n", "k.yaml")  # yaml-rs' data; validation makes keys strings
+    with pytest.raises(UnsupportedKey):
+        stringify_keys(fast.data)
+    assert stringify_keys({1: {True: [{2.5: None}]}}) == {"1": {"true": [{"2.5": None}]}}
+
+
+def test_the_kubectl_path_keeps_lines_merge_keys_and_duplicates():
+    text = "base: &b\n  x: 1\nv:\n  <<: *b\n  flag: yes\n  flag: no\n"
+    [doc] = load_text(text, "k.yaml")
+    assert doc.data["v"] == {"x": 1, "flag": False}
+    assert [(d.key, d.first_line, d.line) for d in doc.duplicate_keys] == [("flag", 5, 6)]
+    assert doc.line_of(("v", "flag")) == 6
+
+
+def test_more_documents_than_the_limit_are_one_error():
+    from meshready.manifests.loader import MAX_DOCUMENTS, LoadError, split_text
+
+    text = "---\n" * (MAX_DOCUMENTS + 1)
+    assert (
+        load_text(text, "m.yaml")[0].error == "too many documents (more than 200,000 in one file)"
+    )
+    with pytest.raises(LoadError):
+        split_text(text, "m.yaml")
+    assert len(load_text("---\n" * MAX_DOCUMENTS, "m.yaml")) == MAX_DOCUMENTS
+
+
+def test_line_of_is_linear_in_the_keys_of_a_mapping():
+    """Each lookup used to scan the whole mapping: 100k keys asked for took minutes."""
+    count = 20_000
+    text = "m:\n" + "".join(f"  k{i}: {i}\n" for i in range(count))
+    [doc] = load_text(text, "big.yaml")
+    assert [doc.line_of(("m", f"k{i}")) for i in range(0, count, 1000)] == list(
+        range(2, count + 2, 1000)
+    )
+    assert len(doc._index) == 2  # the root and `m`, each indexed once

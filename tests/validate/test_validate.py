@@ -66,9 +66,9 @@ def test_every_error_of_every_resource_is_reported_with_its_line(capsys):
         'unknown field "protocl"',
         "invalid.yaml:25: Deployment shop/web: /status: status is set by the API server, not by manifests",
         "invalid.yaml:30: ConfigMap shop/(unnamed): /metadata: missing metadata.name",
-        "invalid.yaml:35: Secret no-api-version: /apiVersion: missing apiVersion",
-        "invalid.yaml:45: ConfigMap shop/settings: /metadata/name: duplicate object: "
-        "same group, kind, namespace and name as invalid.yaml:39",
+        "invalid.yaml:35: Secret no-api-version: /apiVersion: missing 'apiVersion' key",
+        "invalid.yaml:48: ConfigMap shop/settings: /metadata/name: duplicate object: "
+        "same group, kind, namespace and name as invalid.yaml:42",
     ]
 
 
@@ -90,7 +90,11 @@ def test_json_records_carry_every_documented_field(capsys):
         "kubernetesVersion",
         "status",
         "errors",
+        "version",  # kubeconform's keys
+        "msg",
     }
+    assert deployment["version"] == "apps/v1"
+    assert deployment["msg"].startswith("/metadata/uid: metadata.uid is set by the API server - ")
     assert deployment["kubernetesVersion"] == "1.33.0"
     assert deployment["status"] == "invalid"
     assert deployment["errors"][2] == {
@@ -176,7 +180,7 @@ def test_remote_schema_locations_are_a_usage_error(capsys):
         capsys, "--schema-location", "https://example.com/{{ .Group }}", "good.yaml"
     )
     assert code == 2
-    assert "only local directories" in err
+    assert "only local files and directories" in err
 
 
 def test_the_repo_custom_resources_validate_against_schemas_crds(capsys):
@@ -281,8 +285,7 @@ def test_no_resources_is_exit_1_unless_allowed(capsys, tmp_path: Path):
 
 def test_usage_errors_exit_2(capsys):
     assert validate(capsys, "--output", "xml", "good.yaml")[0] == 2
-    assert validate(capsys, "does-not-exist.yaml")[0] == 2
-    assert validate(capsys)[0] == 2
+    assert validate(capsys, "-schema-location", "x/{{ .Foo }}.json", "good.yaml")[0] == 2
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "junit", "tap"])
@@ -299,7 +302,7 @@ def test_output_formats(capsys, snapshot, fmt):
         assert suites.get("failures") == "5"
     if fmt == "tap":
         assert out.splitlines()[0] == "TAP version 13"
-        assert "not ok 4 - invalid.yaml:2 (Deployment shop/web) - invalid" in out
+        assert "not ok 4 - invalid.yaml (apps/v1/Deployment/shop/web): metadata.uid is set" in out
 
 
 # -- hostile input: through the real console script, to see exit codes and stderr ---------

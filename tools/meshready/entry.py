@@ -4,6 +4,7 @@ full CLI imports every subcommand; everything else goes to `meshready.cli.main`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -11,6 +12,9 @@ def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] == ["validate"]:
         rest = argv[1:]
+        for flag in ("-cache", "--cache"):  # kubeconform's -cache DIR: where the cache lives
+            if flag in rest[:-1]:
+                os.environ["MESHREADY_CACHE_DIR"] = rest[rest.index(flag) + 1]
         if not {"--no-cache", "--rendered", "-", "-h", "--help"} & set(rest):
             from meshready.validate import cache as validate_cache
 

@@ -12,10 +12,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshready import __version__
 from meshready.errors import EXIT_FINDINGS, EXIT_OK, MeshreadyError
 from meshready.manifests.inputs import expand_inputs
 from meshready.validate import cache as validate_cache
-from meshready.validate.setup import build_registry, configured_version, split_list
+from meshready.validate.setup import (
+    build_registry,
+    check_patterns,
+    configured_version,
+    split_inputs,
+    split_list,
+    use_cache_dir,
+)
 
 if TYPE_CHECKING:
     from meshready.config import RepoConfig
@@ -48,48 +56,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+# Switches in both spellings, kubeconform's single dash (-strict) and the long form (--strict).
+SWITCHES = (
+    ("strict", "reject unknown fields, duplicate keys and fields only the API server sets"),
+    ("ignore-missing-schemas", "skip resources without a schema instead of failing them"),
+    ("summary", "print a summary at the end"),
+    ("verbose", "text output lists valid resources too"),
+    ("exit-on-error", "stop the report at the first invalid resource or error"),
+    ("debug", "print where each schema came from"),
+    ("insecure-skip-tls-verify", "accepted for kubeconform; no effect (validation is offline)"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs",
         nargs="*",
         metavar="FILE|DIR|-",
-        help="manifests to validate; with --rendered, kustomization targets (default: all)",
+        help="manifests to validate (default: stdin); with --rendered, kustomization targets "
+        "(default: all)",
     )
-    parser.add_argument(
-        "--strict",
-        "-strict",
-        action="store_true",
-        help="reject unknown fields, duplicate keys and fields only the API server sets",
-    )
-    parser.add_argument(
-        "--kubernetes-version",
-        "-kubernetes-version",
-        action="append",
-        metavar="VERSION",
-        help="Kubernetes version to validate against; repeat (or comma-separate) for a matrix "
-        "(default: [tool.meshready] kubernetes_version)",
-    )
-    parser.add_argument(
-        "--skip", "-skip", action="append", metavar="KIND[,..]", help="kinds to skip"
-    )
-    parser.add_argument(
-        "--reject", "-reject", action="append", metavar="KIND[,..]", help="kinds to reject"
-    )
-    parser.add_argument(
-        "--ignore-missing-schemas",
-        "-ignore-missing-schemas",
-        action="store_true",
-        help="skip resources without a schema instead of failing them",
-    )
-    parser.add_argument(
-        "--schema-location",
-        "-schema-location",
-        action="append",
-        metavar="TEMPLATE",
-        help="local schema directory or kubeconform template, e.g. "
-        "'schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'; "
-        "'default' is the built-in set (used when none is given)",
-    )
+    for name, text in SWITCHES:
+        parser.add_argument(f"--{name}", f"-{name}", action="store_true", help=text)
+    for name, metavar, text in (
+        ("kubernetes-version", "VERSION", "Kubernetes version to validate against; repeat (or "
+         "comma-separate) for a matrix (default: [tool.meshready] kubernetes_version)"),
+        ("skip", "KIND[,..]", "kinds to skip"),
+        ("reject", "KIND[,..]", "kinds to reject"),
+        ("schema-location", "TEMPLATE", "local schema directory, file or kubeconform template, "
+         "e.g. 'schemas/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'; "
+         "'default' is the built-in set (used when none is given)"),
+        ("ignore-filename-pattern", "REGEX", "leave out paths matching this regular expression"),
+    ):  # fmt: skip
+        parser.add_argument(f"--{name}", f"-{name}", action="append", metavar=metavar, help=text)
     parser.add_argument(
         "--crd-dir",
         action="append",
@@ -101,16 +100,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         "-output",
-        choices=("text", "json", "junit", "tap"),
+        choices=("text", "json", "junit", "tap", "pretty"),
         default="text",
         help="report format (default: text)",
     )
     parser.add_argument(
-        "--summary", "-summary", action="store_true", help="print a summary at the end"
+        "--cache",
+        "-cache",
+        metavar="DIR",
+        help="directory of the result cache (it must exist; default: $MESHREADY_CACHE_DIR or "
+        "~/.cache/meshready/validate)",
     )
-    parser.add_argument(
-        "--verbose", "-verbose", action="store_true", help="text output lists valid resources too"
-    )
+    parser.add_argument("-v", "--version", action="version", version=__version__)
     parser.add_argument(
         "-n", "--workers", type=int, metavar="N", help="worker processes (default: CPU count)"
     )
@@ -140,7 +141,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     from meshready.config import load_config
-    from meshready.validate.core import Options, exit_status, find_duplicate_objects
+    from meshready.validate.core import (
+        Options,
+        exit_status,
+        find_duplicate_objects,
+    )
     from meshready.validate.files import validate_files
     from meshready.validate.output import new_output
 
@@ -148,8 +153,8 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
     versions = split_list(args.kubernetes_version) or [configured_version(config)]
     if args.workers is not None and args.workers < 1:
         raise MeshreadyError("--workers must be at least 1")
-    if not args.rendered and not args.inputs:
-        raise MeshreadyError("no input: give FILE, DIR or - (stdin), or --rendered")
+    patterns = args.ignore_filename_pattern or []
+    check_patterns(patterns)
     registry, resolved = build_registry(
         config, args.strict, split_list(args.schema_location), versions, args.crd_dir or ()
     )
@@ -160,15 +165,35 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         reject_kinds=frozenset(split_list(args.reject)),
         ignore_missing_schemas=args.ignore_missing_schemas,
     )
+    notes: list[str] = []
+    stdin = False
     if args.rendered:
         results, files = _rendered(args, config, registry, options)
         input_files: list[str] = []
     else:
-        input_files = expand_inputs(args.inputs)
+        input_files = expand_inputs(
+            split_inputs(args.inputs) or ["-"],
+            patterns,
+            notes,
+            missing_ok=True,
+        )
+        stdin = input_files == ["-"]
+        if "-" in input_files and sys.stdin.isatty():  # as kubeconform: never wait on a terminal
+            raise MeshreadyError("no input: give FILE, DIR or -, or pipe manifests on stdin")
+        for note in notes:
+            print(f"meshready: note: {note}", file=sys.stderr)
         results = validate_files(input_files, registry, options, args.workers, args.schema_location)
         files = len(input_files)
 
     find_duplicate_objects(results)
+    if args.exit_on_error:  # kubeconform stops at the first failure; so does the report
+        first_bad = next(
+            (i for i, r in enumerate(results) if r.status in ("invalid", "error")), None
+        )
+        results = results if first_bad is None else results[: first_bad + 1]
+    if args.debug:
+        for source in registry.sources():
+            print(f"meshready: debug: {source}", file=sys.stderr)
     resources = [r for r in results if r.kind or r.status == "error"]
     out = validate_cache.Capture(sys.stdout) if cache_key else sys.stdout
     output = new_output(
@@ -179,6 +204,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         files,
         show_version=len(resolved) > 1,
         unit="target" if args.rendered else "file",
+        stdin=stdin,
     )
     for result in results:
         output.write(result)
@@ -190,6 +216,7 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
         code = EXIT_FINDINGS
     if message:
         print(message, file=sys.stderr)
+    stderr = [*(f"meshready: note: {n}" for n in notes), *([message] if message else [])]
     if cache_key and isinstance(out, validate_cache.Capture) and "-" not in input_files:
         validate_cache.store(
             cache_key,
@@ -197,9 +224,10 @@ def run(args: argparse.Namespace, cache_key: str | None = None) -> int:
             input_files,
             registry.consulted,
             out.text(),
-            message,
+            "\n".join(stderr) or None,
             code,
             None if args.repo is None else str(args.repo),
+            patterns,
         )
     return code
 
@@ -227,14 +255,20 @@ def main(argv: list[str]) -> int:
     )
     add_arguments(parser)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_intermixed_args(argv)  # flags after files too
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    cache_key = None
-    if not args.no_cache and not args.rendered and "-" not in args.inputs:
-        cache_key = validate_cache.key_for(argv)
     try:
+        use_cache_dir(args.cache)
+        cache_key = None
+        if not args.no_cache and not args.rendered and args.inputs and "-" not in args.inputs:
+            cache_key = validate_cache.key_for(argv)
         return run(args, cache_key)
     except MeshreadyError as err:
         print(f"meshready: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `meshready validate DIR | head`: stop quietly, as the CLI does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

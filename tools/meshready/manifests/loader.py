@@ -11,15 +11,20 @@ Hostile input gets a bounded error instead of a crash or a hang:
 - binary (NUL bytes) and non-UTF-8 files are refused with the offending position;
 - deep block nesting is refused before parsing (the Rust parser recurses and would
   overflow the stack); flow nesting is capped by the parser itself at 256 levels;
-- alias expansion ("billion laughs") is capped by the parser's replay limit.
+- alias expansion ("billion laughs") is capped by the parser's replay limit;
+- a file of more than `MAX_DOCUMENTS` documents (16 MB of `---`) is one error.
 
 Documents are split on `---` marker lines before parsing, so a syntax error in one
 document does not hide the others. YAML forbids a document marker at the start of a
 line inside a scalar, so the split is exact.
 
-Semantics follow YAML 1.2 (core schema), as yaml-rs does: `yes`/`on` are strings
-and `0755` is decimal. Kubernetes' own parser is YAML 1.1-flavoured there; see
-docs/validate.md. Merge keys (`<<`) are resolved after parsing.
+Scalars resolve as kubectl resolves them (sigs.k8s.io/yaml, go-yaml v2 rules): the
+YAML 1.1 booleans `y`, `yes`, `on`, `off`, `no`, `n` (and their capitalised forms),
+legacy octal `0755`, binary `0b101` and `_` digit separators. yaml-rs reads YAML 1.2,
+so a document whose text holds such a plain scalar (cheap regexes find candidates) is
+composed with PyYAML and built by `_construct` instead, keys becoming strings as
+sigs.k8s.io/yaml makes them (`1` -> "1", `true` -> "true", `on` -> "true").
+Merge keys (`<<`) are resolved after parsing.
 """
 
 from __future__ import annotations
@@ -43,12 +48,80 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_BLOCK_INDENT = 400
 # Events an alias may replay, in total per document (a billion-laughs guard).
 MAX_ALIAS_EVENTS = 200_000
+# Documents one file may hold. kubeconform's acceptance suite validates 100,000 in one file;
+# beyond this, a stream of empty documents would cost memory for nothing.
+MAX_DOCUMENTS = 200_000
 
 _DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
 _DEEP_LINE = re.compile(rf"^[ \-?]{{{MAX_BLOCK_INDENT},}}", re.M)
 _CONTENT = re.compile(r"^(?!---(?:[ \t\r\n]|$)|\.\.\.(?:[ \t\r\n]|$))[ \t]*[^\s#%]", re.M)
 _PARSE_POSITION = re.compile(r"at line (\d+), column (\d+)")
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
+
+# A plain scalar that YAML 1.1 (kubectl) and YAML 1.2 (yaml-rs) read differently, as a value
+# (after `: `, `- `, `? `, or in a flow collection) or, for the boolean words, as a key. A
+# hit is only a candidate (it may sit in a comment or a block scalar); the composed
+# document decides. Each pattern starts with a literal, so searching stays cheap (about
+# 10 us per document): this runs on every document. Keys that are not strings at all
+# (`1:`, `true:`) are left to the consumer (validation turns them into strings, see
+# `stringify_keys`), or to the duplicate-key path when they collide in Python (1, true).
+_YAML11_ONLY = (
+    r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF"
+    r"|[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?\.?[0-9][0-9._eE+-]*_[0-9_.eE+-]*)"
+)
+_SCALAR_END = r"[ \t]*(?=$|#|[,\]}]|:[ \t]|:$)"
+_BOOLEAN_WORD = r"(?:[yYnN]|[Yy]es|YES|[Nn]o|NO|[Oo]n|ON|[Oo]ff|OFF)"
+_FIRST = "(?=[yYnNoO0-9+.-])"  # the first character of any such token: prunes most tries
+_KUBECTL_CANDIDATES = (
+    re.compile(rf":[ \t]+{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[-?][ \t]+{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+    re.compile(rf"[\[{{,][ \t]*{_FIRST}(?P<t>{_YAML11_ONLY}){_SCALAR_END}", re.M),
+)
+# A boolean word as a key (`on:`, `y:`), found from the colon, which is cheaper to scan for
+# than the word: one fixed-width look-behind per spelling. At the very start of a document
+# there is nothing to look behind at; `_KEY_AT_START` covers it.
+_BOOLEAN_WORDS = ("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO")
+_BOOLEAN_WORDS += ("on", "On", "ON", "off", "Off", "OFF")
+_BOOLEAN_KEY = re.compile(  # the last letter first: most keys end in another one
+    ":(?<=[yYnNsSoOfF]:)(?=[ \t]|$)(?:" + "|".join(f"(?<=[ \n]{w}:)" for w in _BOOLEAN_WORDS) + ")",
+    re.M,
+)
+_KEY_AT_START = re.compile(rf"(?P<t>{_BOOLEAN_WORD}):(?:[ \t]|$)")
+_LEGACY_NUMBER = re.compile(r"[-+]?0[0-7]+|[-+]?0b[01]+")  # yaml-rs reads these as numbers
+
+
+def kubectl_candidate(text: str) -> bool:
+    """Whether `text` may hold a scalar kubectl reads differently from YAML 1.2."""
+    return (
+        any(pattern.search(text) for pattern in _KUBECTL_CANDIDATES)
+        or _BOOLEAN_KEY.search(text) is not None
+        or _KEY_AT_START.match(text) is not None
+    )
+
+
+def _kubectl_differs(text: str, data: Any) -> bool:
+    """Whether a document yaml-rs parsed into `data` may read differently in kubectl: a
+    candidate token of its text is a whole string of the data (not just a line inside a
+    block or quoted scalar, as an embedded config file's `y: 1` is), or a number yaml-rs
+    read in YAML 1.2 (legacy octal). Cheap: a JSON dump of the data, only for candidates."""
+    tokens = {m.group("t") for p in _KUBECTL_CANDIDATES for m in p.finditer(text)}
+    for match in _BOOLEAN_KEY.finditer(text):
+        start = max(text.rfind(" ", 0, match.start()), text.rfind("\n", 0, match.start()))
+        tokens.add(text[start + 1 : match.start()])
+    start_key = _KEY_AT_START.match(text)
+    if start_key is not None:
+        tokens.add(start_key.group("t"))
+    if not tokens:
+        return False
+    if any(_LEGACY_NUMBER.fullmatch(t) for t in tokens):
+        return True
+    import json
+
+    try:
+        dumped = json.dumps(data, ensure_ascii=False, check_circular=False)
+    except (TypeError, ValueError):  # keys yaml-rs made tuples: let the nodes decide
+        return True
+    return any(f'"{t}"' in dumped for t in tokens)
 
 
 @dataclass(frozen=True)
@@ -77,6 +150,8 @@ class LoadedDocument:
     text: str = field(default="", repr=False, compare=False)
     first_line: int = field(default=1, repr=False, compare=False)
     _nodes: list = field(default_factory=list, repr=False, compare=False)
+    # id(mapping node) -> {key: (key node, value node)}, built once per mapping asked about
+    _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -90,7 +165,7 @@ class LoadedDocument:
             return self.line
         line = node.start_mark.line
         for key in path:
-            found = _child(node, key)
+            found = _child(node, key, self._index)
             if found is None:
                 break
             key_node, node = found
@@ -107,24 +182,32 @@ def _compose(text: str) -> yaml.Node | None:
     import yaml
 
     try:
-        return yaml.compose(text, Loader=yaml.CSafeLoader)
+        # The base loader resolves no implicit tags (PyYAML's resolver is Python, and its
+        # YAML 1.1 rules are not kubectl's anyway): `_construct` resolves scalars itself.
+        return yaml.compose(text, Loader=yaml.CBaseLoader)
     except Exception:  # a document yaml-rs accepted but PyYAML does not: no lines, no crash
         return None
 
 
-def _child(node: Any, key: PathKey) -> tuple[Any, Any] | None:
-    """(key node or None, value node) for `key` under a composed node."""
+def _child(node: Any, key: PathKey, index: dict | None = None) -> tuple[Any, Any] | None:
+    """(key node or None, value node) for `key` under a composed node. `index` caches each
+    mapping's keys, so asking for many keys of one mapping stays linear."""
     import yaml
 
     if isinstance(node, yaml.MappingNode):
-        found = None
-        for key_node, value_node in node.value:  # the last duplicate wins, as in the data
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
-                found = (key_node, value_node)
+        index = {} if index is None else index
+        keys = index.get(id(node))
+        if keys is None:
+            keys = {}
+            for key_node, value_node in node.value:  # the last duplicate wins, as in the data
+                if isinstance(key_node, yaml.ScalarNode):
+                    keys[key_node.value] = (key_node, value_node)
+            index[id(node)] = keys
+        found = keys.get(str(key))
         if found is None:
             for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    inner = _child(value_node, key)
+                if _is_merge_key(key_node):
+                    inner = _child(value_node, key, index)
                     if inner is not None:
                         return inner
         return found
@@ -157,6 +240,171 @@ def _duplicates(root: Any, first_line: int) -> tuple[DuplicateKey, ...]:
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
     return tuple(sorted(found, key=lambda d: d.line))
+
+
+# -- scalars and keys as kubectl reads them (sigs.k8s.io/yaml on go-yaml v2) ---------------
+
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_PLAIN_VALUES: dict[str, Any] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL")),
+    **dict.fromkeys(
+        ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"], True
+    ),
+    **dict.fromkeys(
+        ["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"], False
+    ),
+    **dict.fromkeys([".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"], float("inf")),
+    **dict.fromkeys(["-.inf", "-.Inf", "-.INF"], float("-inf")),
+    **dict.fromkeys([".nan", ".NaN", ".NAN"], float("nan")),
+}
+_DIGITS = {16: "0123456789abcdef", 10: "0123456789", 8: "01234567", 2: "01"}
+
+
+def _go_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64), else ParseUint: sign, 0x/0o/0b or legacy-octal 0."""
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.removeprefix("+"))
+    prefix = body[:2].lower()
+    if prefix in ("0x", "0o", "0b"):
+        base, digits = {"0x": 16, "0o": 8, "0b": 2}[prefix], body[2:]
+    elif body[:1] == "0" and len(body) > 1:
+        base, digits = 8, body[1:]
+    else:
+        base, digits = 10, body
+    if not digits or any(c not in _DIGITS[base] for c in digits.lower()):
+        return None
+    value = sign * int(digits, base)
+    return value if -(2**63) <= value < 2**64 else None
+
+
+def resolve_plain_scalar(text: str) -> Any:
+    """A plain (unquoted, untagged) scalar as go-yaml v2 resolves it for kubectl."""
+    if text in _PLAIN_VALUES:
+        return _PLAIN_VALUES[text]
+    if text[:1] in "+-.0123456789":
+        plain = text.replace("_", "")
+        number = _go_int(plain)
+        if number is not None:
+            return number
+        if _GO_FLOAT.fullmatch(plain):
+            return float(plain)
+    return text  # timestamps stay strings, as go-yaml v2 leaves them for interface{}
+
+
+def _go_float32_key(value: float) -> str:
+    """strconv.FormatFloat(value, 'g', -1, 32), as sigs.k8s.io/yaml turns a float key into a
+    string: the shortest float32 digits, in exponent form when the exponent is below -4
+    or at least 6 (Go's rule for the shortest `g` form: 1e+06, 0.0001, 1e-05)."""
+    import math
+    import struct
+
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    if math.isnan(value):
+        return ".nan"
+    single = struct.unpack("f", struct.pack("f", value))[0]
+    for precision in range(1, 10):
+        text = f"{single:.{precision - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
+            break
+    mantissa, exponent = text.split("e")
+    power = int(exponent)
+    digits = mantissa.replace(".", "").lstrip("-").rstrip("0") or "0"
+    negative = "-" if mantissa.startswith("-") else ""
+    if power < -4 or power >= 6:
+        head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{negative}{head}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if power < 0:
+        return f"{negative}0.{'0' * (-power - 1)}{digits}"
+    whole = (digits + "0" * (power + 1 - len(digits)))[: power + 1]
+    fraction = digits[power + 1 :]
+    return f"{negative}{whole}" + (f".{fraction}" if fraction else "")
+
+
+class UnsupportedKey(ValueError):
+    """A mapping key kubectl cannot turn into a JSON object key (null, a list, a mapping)."""
+
+
+def json_key(key: Any) -> str:
+    """A mapping key as the JSON object key sigs.k8s.io/yaml makes of it."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return _go_float32_key(key)
+    shown = "null" if key is None else type(key).__name__
+    raise UnsupportedKey(f"mapping key {shown} is not supported (kubectl rejects it)")
+
+
+def stringify_keys(data: Any) -> Any:
+    """`data` with every mapping key a string (see `json_key`)."""
+    if isinstance(data, dict):
+        return {json_key(k): stringify_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [stringify_keys(item) for item in data]
+    return data
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _is_merge_key(node: Any) -> bool:
+    """A plain `<<` key (the base loader leaves it untagged)."""
+    return (
+        not node.style and node.value == "<<" and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
+    )
+
+
+def _construct(root: Any, text: str) -> Any:
+    """Plain data from a composed document, with kubectl's scalar rules and string keys.
+    Aliases share their value (as yaml-rs does); yaml-rs has already enforced the alias
+    replay limit on this document, so building stays linear in its nodes."""
+    import yaml
+
+    built: dict[int, Any] = {}
+
+    def scalar(node: yaml.ScalarNode) -> Any:
+        if node.style:  # quoted or block (plain is "" or None): always a string
+            return node.value
+        raw = text[node.start_mark.index : node.start_mark.index + 256]
+        if raw.startswith("&"):  # an anchor before the scalar: look past it
+            raw = raw.split(None, 1)[1] if len(raw.split(None, 1)) > 1 else ""
+        if raw.startswith("!") and node.tag == _STR_TAG:
+            return node.value
+        return resolve_plain_scalar(node.value)
+
+    def build(node: Any) -> Any:
+        known = built.get(id(node))
+        if known is not None or id(node) in built:
+            return known
+        if isinstance(node, yaml.ScalarNode):
+            value = scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = [build(item) for item in node.value]
+        else:
+            value = {}
+            for key_node, value_node in node.value:
+                if _is_merge_key(key_node):
+                    sources = (
+                        value_node.value
+                        if isinstance(value_node, yaml.SequenceNode)
+                        else [value_node]
+                    )
+                    merged: dict[str, Any] = {}
+                    for source in reversed(sources):  # earlier sources win over later ones
+                        source_value = build(source)
+                        if isinstance(source_value, dict):
+                            merged.update(source_value)
+                    value = {**merged, **value}
+            for key_node, value_node in node.value:
+                if not _is_merge_key(key_node):
+                    value[json_key(build(key_node))] = build(value_node)
+        built[id(node)] = value
+        return value
+
+    return build(root)
 
 
 def _resolve_merge_keys(data: Any) -> Any:
@@ -225,13 +473,16 @@ class DocumentText:
 
 
 def split_text(text: str, filename: str) -> list[DocumentText]:
-    """The documents of a YAML stream, unparsed (see `load_text`)."""
+    """The documents of a YAML stream, unparsed (see `load_text`); `LoadError` when there
+    are more than `MAX_DOCUMENTS`."""
     if text.startswith("\ufeff"):
         text = text[1:]
     documents: list[DocumentText] = []
     line = 1
     position = 0
     for start, end, explicit in _segments(text):
+        if len(documents) >= MAX_DOCUMENTS:
+            raise LoadError(f"too many documents (more than {MAX_DOCUMENTS:,} in one file)")
         line += text.count("\n", position, start)
         position = start
         chunk = text[start:end]
@@ -245,8 +496,13 @@ def split_text(text: str, filename: str) -> list[DocumentText]:
 
 def load_text(text: str, filename: str) -> list[LoadedDocument]:
     """Every document of a YAML stream. A document without content counts only when it is
-    introduced by `---` (so a file of comments yields no documents)."""
-    return [document.load() for document in split_text(text, filename)]
+    introduced by `---` (so a file of comments yields no documents). A stream of more than
+    `MAX_DOCUMENTS` documents is one error document."""
+    try:
+        documents = split_text(text, filename)
+    except LoadError as err:
+        return [LoadedDocument(filename, 0, 1, None, str(err))]
+    return [document.load() for document in documents]
 
 
 def _load_document(
@@ -259,30 +515,50 @@ def _load_document(
     if deep is not None:
         line = first_line + chunk.count("\n", 0, deep.start())
         return failed(f"nesting too deep at line {line} (more than {MAX_BLOCK_INDENT} levels)")
-    duplicates: tuple[DuplicateKey, ...] = ()
+    duplicate_error: Exception | None = None
     try:
-        data = yaml_rs.loads(chunk, parse_datetime=False, alias_limits=_ALIAS_LIMITS)
+        try:
+            data = yaml_rs.loads(chunk, parse_datetime=False, alias_limits=_ALIAS_LIMITS)
+        except yaml_rs.YAMLDecodeError as err:
+            if not str(err).startswith("duplicate mapping key"):
+                raise
+            duplicate_error = err
+            # Parsed again only for its limits (alias replay); the data comes from the nodes.
+            data = yaml_rs.loads(
+                chunk,
+                parse_datetime=False,
+                alias_limits=_ALIAS_LIMITS,
+                duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins,
+            )
     except yaml_rs.YAMLDecodeError as err:
-        if not str(err).startswith("duplicate mapping key"):
-            message = str(err)
-            if "alias replay limit" in message:
-                return failed(f"alias expansion too large (more than {MAX_ALIAS_EVENTS} nodes)")
-            return failed(_parse_error(err, first_line))
-        data = yaml_rs.loads(
-            chunk,
-            parse_datetime=False,
-            alias_limits=_ALIAS_LIMITS,
-            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins,
-        )
-        root = _compose(chunk)
-        duplicates = _duplicates(root, first_line) if root is not None else ()
-        if not duplicates:  # keys that differ in YAML but collide in Python (1 and true)
-            return failed(_parse_error(err, first_line))
+        if "alias replay limit" in str(err):
+            return failed(f"alias expansion too large (more than {MAX_ALIAS_EVENTS} nodes)")
+        return failed(_parse_error(err, first_line))
     except (RecursionError, ValueError, TypeError) as err:
         return failed(f"cannot load document: {err}")
-    if "<<" in chunk and isinstance(data, dict | list):
+    nodes: list = []
+    duplicates: tuple[DuplicateKey, ...] = ()
+    if duplicate_error is not None or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data)):
+        # kubectl's reading differs from yaml-rs' here, or keys repeat: build from the nodes.
+        root = _compose(chunk)
+        if root is None:
+            if duplicate_error is not None:
+                return failed(_parse_error(duplicate_error, first_line))
+        else:
+            nodes.append(root)
+            if duplicate_error is not None:
+                duplicates = _duplicates(root, first_line)
+            try:
+                data = _construct(root, chunk)
+            except UnsupportedKey as err:
+                return failed(str(err))
+            except RecursionError:
+                return failed("nesting too deep to load")
+    elif "<<" in chunk and isinstance(data, dict | list):
         data = _resolve_merge_keys(data)
-    return LoadedDocument(filename, index, content_line, data, None, duplicates, chunk, first_line)
+    return LoadedDocument(
+        filename, index, content_line, data, None, duplicates, chunk, first_line, nodes
+    )
 
 
 class LoadError(Exception):

@@ -3,8 +3,9 @@ first run's report without parsing or validating anything.
 
 An entry is found by the command line and working directory, and is only used when
 everything the result depends on is unchanged: the SHA-256 of every input file, the
-file list of every input directory, and the size and mtime of every schema file, CRD
-file, schema directory and the repository configuration the first run read. Entries
+file list of every input directory and of pyproject.toml, and the size and mtime of
+every schema file, CRD file and schema directory (each subdirectory of a CRD directory
+too) the first run read. Entries
 live in $MESHREADY_CACHE_DIR, else $XDG_CACHE_HOME/meshready/validate, else
 ~/.cache/meshready/validate. This module imports only the standard library, so a hit
 costs little more than starting Python and hashing the inputs.
@@ -22,7 +23,7 @@ from meshready import __version__
 from meshready.errors import MeshreadyError
 from meshready.manifests.inputs import expand_inputs
 
-FORMAT = 1
+FORMAT = 2  # 2: pyproject.toml by content
 
 
 def cache_dir() -> str:
@@ -71,14 +72,17 @@ def store(
     stderr: str | None,
     code: int,
     repo: str | None = None,
+    ignore_patterns: list[str] | None = None,
 ) -> None:
     """Record a run; failures to write are ignored (the cache is an optimisation)."""
     watched = {name: list(value) if value else None for name, value in consulted.items()}
     config = _config_file(repo)
-    if config:
-        watched[config] = _stat(config)
     entry = {
+        # Its content, not its mtime: an edit of kubernetes_version or validate_crd_dirs
+        # can keep the size, and land within the mtime's granularity.
+        "config": {config: _digest(config)} if config else {},
         "given": given,
+        "ignore": list(ignore_patterns or ()),
         "files": {name: _digest(name) for name in files},
         "watched": watched,
         "stdout": stdout,
@@ -105,14 +109,16 @@ def replay(argv: list[str]) -> int | None:
     except (OSError, ValueError):
         return None
     try:
-        files = expand_inputs(entry["given"])
-    except MeshreadyError:
+        files = expand_inputs(entry["given"], entry.get("ignore", ()), [], missing_ok=True)
+    except (MeshreadyError, KeyError):
         return None
     if files != list(entry["files"]):
         return None
     if any(_stat(name) != recorded for name, recorded in entry["watched"].items()):
         return None
     if any(_digest(name) != digest for name, digest in entry["files"].items()):
+        return None
+    if any(_digest(name) != digest for name, digest in entry.get("config", {}).items()):
         return None
     sys.stdout.write(entry["stdout"])
     if entry["stderr"]:

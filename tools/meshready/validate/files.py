@@ -37,7 +37,7 @@ def validate_files(
     locations: Sequence[str] | None,
 ) -> list[ResourceResult]:
     workers = workers or os.cpu_count() or 1
-    sizes = {f: (os.path.getsize(f) if f != "-" else 0) for f in files}
+    sizes = {f: (os.path.getsize(f) if f != "-" and os.path.isfile(f) else 0) for f in files}
     parallel = workers > 1 and len(files) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES
     if not parallel or "-" in files:
         documents = [doc for f in files for doc in load_input(f)]
@@ -110,4 +110,5 @@ def _worker_init(registry: SchemaRegistry | None, setup: tuple) -> None:
 def _worker_validate(chunk: list[str]) -> tuple[list[ResourceResult], dict]:
     registry = _worker_state["registry"]
     documents = [doc for f in chunk for doc in load_input(f)]
-    return validate_documents(documents, registry, _worker_state["options"]), registry.consulted
+    results = validate_documents(documents, registry, _worker_state["options"])
+    return [r.detached() for r in results], registry.consulted

@@ -5,8 +5,11 @@ Sources, in lookup order:
 1. CustomResourceDefinitions found in the input set (`SchemaRegistry.add_crd`);
 2. CRD files in repository directories (`[tool.meshready] validate_crd_dirs`,
    default `schemas/crds`);
-3. `--schema-location` templates in kubeconform's syntax, local directories only;
-   the word `default` stands for the built-in schemas;
+3. `--schema-location` templates in kubeconform's syntax, local files only; a location
+   not ending in `json` is a directory in kubeconform's layout, one ending in `json`
+   is a template (or one schema file for every kind); the word `default` stands for
+   the built-in schemas. A schema without `$schema` is Draft 4, as kubeconform compiles
+   it (boolean `exclusiveMaximum`, `format` asserted);
 4. the built-in schemas (when no location is given): the Draft 2020-12 schemas that
    the `kubernetes-validate` wheel ships for Kubernetes 1.25..1.37, strict or not.
    They `$ref` into a shared `_definitions.json`, which is registered once per
@@ -40,6 +43,16 @@ DIRECTORY_TEMPLATE = (
     "{{ .ResourceKind }}{{ .KindSuffix }}.json"
 )
 _TEMPLATE_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+TEMPLATE_VARIABLES = (
+    "NormalizedKubernetesVersion",
+    "KubernetesVersion",
+    "StrictSuffix",
+    "ResourceKind",
+    "ResourceAPIVersion",
+    "Group",
+    "KindSuffix",
+)
+DRAFT4 = "http://json-schema.org/draft-04/schema#"
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local$")
 
 
@@ -108,7 +121,7 @@ def crd_to_schemas(crd: dict[str, Any], strict: bool) -> dict[tuple[str, str, st
         properties.setdefault("apiVersion", {"type": "string"})
         properties.setdefault("kind", {"type": "string"})
         properties.setdefault("metadata", {"type": "object"})
-        converted["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        converted["$schema"] = DRAFT4  # OpenAPI 3.0 is Draft 4's dialect (boolean exclusive*)
         schemas[(group, str(version.get("name")), kind)] = converted
     return schemas
 
@@ -142,6 +155,26 @@ def _convert_openapi(node: Any, strict: bool) -> Any:
     return out
 
 
+def check_location(location: str) -> None:
+    """A usage error for a location that can never work: remote, or a template naming a
+    variable kubeconform does not have (kubeconform fails these before validating too)."""
+    if re.match(r"^[a-z]+://", location) and not location.startswith("file://"):
+        raise MeshreadyError(
+            f"schema location {location!r}: only local files and directories are supported "
+            "(validation runs offline)"
+        )
+    if location == DEFAULT_LOCATION:
+        return
+    for name in _TEMPLATE_VAR.findall(location):
+        if name not in TEMPLATE_VARIABLES:
+            raise MeshreadyError(
+                f"schema location {location!r}: unknown variable {{{{ .{name} }}}} "
+                f"(known: {', '.join(TEMPLATE_VARIABLES)})"
+            )
+    if "{{" in location.replace("{{ .", "").replace("{{.", ""):
+        raise MeshreadyError(f"schema location {location!r}: malformed template")
+
+
 def expand_location(template: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -171,11 +204,7 @@ class SchemaRegistry:
         self.strict = strict
         self.locations = [loc for loc in locations if loc] or [DEFAULT_LOCATION]
         for location in self.locations:
-            if re.match(r"^[a-z]+://", location) and not location.startswith("file://"):
-                raise MeshreadyError(
-                    f"schema location {location!r}: only local directories are supported "
-                    "(validation runs offline)"
-                )
+            check_location(location)
         self._builtin_root = builtin_root
         self.crd_dirs = [Path(d) for d in crd_dirs]
         self._available: list[tuple[int, int, int]] | None = None
@@ -226,6 +255,9 @@ class SchemaRegistry:
         if not directory.is_dir():
             return
         for path in sorted(directory.rglob("*")):
+            if path.is_dir():  # a CRD added in a subdirectory changes only that one's mtime
+                self._note(path)
+                continue
             if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
                 continue
             self._note(path)
@@ -246,12 +278,26 @@ class SchemaRegistry:
             self._validators[key] = self._find(kubernetes_version, api_version, kind)
         return self._validators[key]
 
+    def sources(self) -> list[str]:
+        """Where each schema looked up came from (for `--debug`)."""
+        return [
+            f"{api_version} {kind} (Kubernetes {version}): "
+            + (hit.source if hit is not None else "no schema")
+            for (version, api_version, kind), hit in self._validators.items()
+        ]
+
     def _find(self, k8s_version: str, api_version: str, kind: str) -> SchemaHit | None:
         group, version = split_api_version(api_version)
         crd = self._crd_schemas.get((group, version, kind))
         if crd is not None:
             schema, source = crd
-            return SchemaHit(jsonschema_rs.Draft202012Validator(schema), source)
+            try:
+                return SchemaHit(jsonschema_rs.Draft4Validator(schema), source)
+            except ValueError as err:  # a CRD whose schema is not a schema: one line, no trace
+                message = str(err).splitlines()[0]
+                raise MeshreadyError(
+                    f"{source}: CRD schema does not compile: {message}", 1
+                ) from None
         for location in self.locations:
             hit = (
                 self._builtin(k8s_version, api_version, kind)
@@ -283,7 +329,11 @@ class SchemaRegistry:
             definitions = json.loads((directory / "_definitions.json").read_bytes())
             registry = jsonschema_rs.Registry([(definitions["$id"], definitions)])
             self._builtin_registries[str(directory)] = registry
-        validator = jsonschema_rs.Draft202012Validator(schema, registry=registry)
+        # Formats are asserted, as kubeconform does (its schemas are Draft 4): date-time is
+        # the one these schemas use that has a check (int32, byte, ... are annotations).
+        validator = jsonschema_rs.Draft202012Validator(
+            schema, registry=registry, validate_formats=True
+        )
         return SchemaHit(validator, f"kubernetes-validate {k8s_version}")
 
     def _from_location(
@@ -291,7 +341,7 @@ class SchemaRegistry:
     ) -> SchemaHit | None:
         group, version = split_api_version(api_version)
         template = location.removeprefix("file://")
-        if "{{" not in template:
+        if not template.endswith("json"):  # kubeconform's rule: a directory in its layout
             template = template.rstrip("/") + "/" + DIRECTORY_TEMPLATE
         values = {
             "NormalizedKubernetesVersion": f"v{k8s_version}",
@@ -308,9 +358,11 @@ class SchemaRegistry:
             return None
         try:
             schema = _load_schema_file(path)
-            validator = jsonschema_rs.validator_for(
-                schema, base_uri=path.resolve().as_uri(), retriever=self._local_retriever
-            )
+            options = {"base_uri": path.resolve().as_uri(), "retriever": self._local_retriever}
+            if isinstance(schema, dict) and "$schema" not in schema:
+                validator = jsonschema_rs.Draft4Validator(schema, **options)  # as kubeconform
+            else:
+                validator = jsonschema_rs.validator_for(schema, **options)
         except (ValueError, OSError, jsonschema_rs.ReferencingError) as err:
             raise MeshreadyError(f"schema {path}: {err}".splitlines()[0], exit_code=1) from None
         return SchemaHit(validator, str(path))

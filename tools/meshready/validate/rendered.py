@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshready.manifests.loader import load_file
+from meshready.manifests.locate import Locator
 from meshready.stage import StageReport
 from meshready.validate.core import (
     ERROR,
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class RenderedDocument:
-    """A rendered object as a validation document; lines are looked up in its source file."""
+    """A rendered object as a validation document; lines are looked up in its source file
+    by the one source locator (`manifests.locate.Locator`), as analysis does, so a
+    namePrefix'd or nameSuffix'd object is found in the document it came from."""
 
     target: str
     data: Any
@@ -40,6 +42,7 @@ class RenderedDocument:
     line: int = 1
     error: str | None = None
     duplicate_keys: tuple = ()
+    locator: Locator | None = field(default=None, repr=False)
     _source: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -50,33 +53,28 @@ class RenderedDocument:
         return source.line_of(path) if source is not None else 1
 
     def _source_document(self) -> Any:
-        """The document of the origin file with this object's kind (and name, when it
-        matches), so a field's line is the line in the file a person edits."""
         if self._source is None:
             self._source = False
-            if self.origin:
-                kind = self.data.get("kind") if isinstance(self.data, dict) else None
-                name = ((self.data.get("metadata") or {}) if kind else {}).get("name")
-                candidates = [
-                    d
-                    for d in load_file(self.root / self.origin)
-                    if isinstance(d.data, dict) and d.data.get("kind") == kind
-                ]
-                named = [
-                    d for d in candidates if (d.data.get("metadata") or {}).get("name") == name
-                ]
-                chosen = (named or candidates or [None])[0]
-                if chosen is not None:
-                    self._source = chosen
-                    self.line = chosen.line
+            if self.origin and isinstance(self.data, dict):
+                kind = self.data.get("kind")
+                metadata = self.data.get("metadata")
+                name = metadata.get("name") if isinstance(metadata, dict) else None
+                locator = self.locator or Locator(self.root)
+                found = locator.document(self.origin, str(kind or ""), str(name or ""))
+                if found is not None:
+                    self._source = found
+                    self.line = found.line
         return self._source or None
 
 
 def rendered_documents(results: Sequence[RenderResult], root: Path) -> list[RenderedDocument]:
+    locator = Locator(root)  # one per run: each source file is read and split once
     documents = []
     for result in results:
         for rendered in result.objects:
-            doc = RenderedDocument(result.target, rendered.obj, rendered.source_path, root)
+            doc = RenderedDocument(
+                result.target, rendered.obj, rendered.source_path, root, locator=locator
+            )
             documents.append(doc)
     return documents
 

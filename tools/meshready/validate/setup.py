@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshready.errors import MeshreadyError
+
 if TYPE_CHECKING:
     from meshready.config import RepoConfig
     from meshready.validate.registry import SchemaRegistry
@@ -45,3 +47,39 @@ def build_registry(
     registry = SchemaRegistry(strict, locations, crd_dirs(config, extra_crd_dirs))
     resolved = list(dict.fromkeys(registry.resolve_version(v) for v in versions))
     return registry, resolved
+
+
+def split_inputs(inputs: list[str]) -> list[str]:
+    """kubeconform also takes comma-separated files in one argument; a path that exists
+    (commas and all) is taken whole."""
+    import os
+
+    split: list[str] = []
+    for given in inputs:
+        if "," in given and not os.path.exists(given):
+            split.extend(part for part in given.split(",") if part)
+        else:
+            split.append(given)
+    return split
+
+
+def check_patterns(patterns: list[str]) -> None:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise MeshreadyError(f"--ignore-filename-pattern {pattern!r}: {err}") from None
+
+
+def use_cache_dir(directory: str | None) -> None:
+    """`-cache DIR` (kubeconform's flag, which caches downloaded schemas) holds meshready's
+    result cache; like kubeconform, the directory must exist."""
+    import os
+
+    if directory is None:
+        return
+    if not os.path.isdir(directory):
+        raise MeshreadyError(f"failed opening cache folder {directory}: not a directory")
+    os.environ["MESHREADY_CACHE_DIR"] = directory
