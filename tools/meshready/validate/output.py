@@ -113,6 +113,11 @@ class TextOutput(Output):
             self.stream.write(summary_line(self.results, self.files, self.unit, self.stdin) + "\n")
 
 
+# The format of the json report, described by schemas/output/validate.schema.json. (Each
+# resource's own `version` is kubeconform's: the resource's apiVersion.)
+JSON_VERSION = 1
+
+
 class JSONOutput(Output):
     """`{"resources": [...], "summary": {...}}`. Each record has kubeconform's keys
     (filename, kind, name, version, status, msg) and meshready's (line, namespace,
@@ -120,7 +125,10 @@ class JSONOutput(Output):
     invalid, errors, skipped) and meshready's (files, empty)."""
 
     def flush(self) -> None:
-        document: dict = {"resources": [r.to_json() for r in self.results]}
+        document: dict = {
+            "version": JSON_VERSION,
+            "resources": [r.to_json() for r in self.results],
+        }
         if self.summary:
             counts = summary_counts(self.results)
             document["summary"] = {
