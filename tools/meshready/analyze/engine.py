@@ -164,11 +164,13 @@ def build_context(
         )
         template = pod_template_path(obj) if kind != "Service" else None
         if template is not None:
-            item: K8sObject = Workload(*identity, template)
-            ctx.workloads.append(item)  # type: ignore[arg-type]
+            workload = Workload(*identity, template)
+            ctx.workloads.append(workload)
+            item: K8sObject = workload
         elif kind == "Service":
-            item = Service(*identity)
-            ctx.services.append(item)  # type: ignore[arg-type]
+            service = Service(*identity)
+            ctx.services.append(service)
+            item = service
         else:
             item = K8sObject(*identity)
             if kind == "Namespace":
@@ -179,8 +181,8 @@ def build_context(
                 ctx.service_accounts[(item.namespace_key, item.name)] = item
             elif kind == "HorizontalPodAutoscaler":
                 ref = as_dict(get(item.obj, ("spec", "scaleTargetRef")))
-                key = (item.namespace_key, str(ref.get("kind", "")), str(ref.get("name", "")))
-                ctx.autoscalers[key] = item
+                scale_key = (item.namespace_key, str(ref.get("kind", "")), str(ref.get("name", "")))
+                ctx.autoscalers[scale_key] = item
         everything.append(item)
         group = item.api_group
         ctx.objects[(group, kind, item.namespace, item.name)] = item

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.repo)
     analysis = analysis_config(config)  # bad configuration fails before rendering
     inputs = split_inputs(args.targets)  # a missing path is a usage error
-    results = []
+    results: list[render.RenderResult] = []
     if inputs.targets or not args.targets:
         chosen = [render.target_path(config.root, t) for t in inputs.targets] or None
         _, _, results = render_selected(args, config, chosen)

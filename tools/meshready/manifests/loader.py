@@ -80,7 +80,7 @@ _KUBECTL_CANDIDATES = (
 # A boolean word as a key (`on:`, `y:`), found from the colon, which is cheaper to scan for
 # than the word: one fixed-width look-behind per spelling. At the very start of a document
 # there is nothing to look behind at; `_KEY_AT_START` covers it.
-_BOOLEAN_WORDS = ("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO")
+_BOOLEAN_WORDS: tuple[str, ...] = ("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO")
 _BOOLEAN_WORDS += ("on", "On", "ON", "off", "Off", "OFF")
 _BOOLEAN_KEY = re.compile(  # the last letter first: most keys end in another one
     ":(?<=[yYnNsSoOfF]:)(?=[ \t]|$)(?:" + "|".join(f"(?<=[ \n]{w}:)" for w in _BOOLEAN_WORDS) + ")",

@@ -100,6 +100,7 @@ def render_target(
         elif lookup is None:
             _build_into(result, root, directory, kustomize, timeout)
         else:
+            assert cache is not None  # a lookup comes only from a cache
             try:
                 _build_into(result, root, directory, kustomize, timeout)
                 cache.store(lookup, result)

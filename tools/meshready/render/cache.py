@@ -165,7 +165,8 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def _object_name(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     return f"{obj.get('kind', '?')} {meta.get('name', '?')}"
 
 

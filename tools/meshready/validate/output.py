@@ -7,10 +7,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Protocol
 from xml.etree import ElementTree as ET
 
 from meshready.validate.core import EMPTY, ERROR, INVALID, SKIPPED, VALID, ResourceResult
+
+
+class Writable(Protocol):
+    """Where a report goes: stdout, or the cache's capture of it."""
+
+    def write(self, text: str, /) -> int: ...
+
 
 FORMATS = ("text", "json", "junit", "tap", "pretty")
 STDIN = "stdin"
@@ -73,7 +80,7 @@ def qualified_name(result: ResourceResult) -> str:
 class Output:
     def __init__(
         self,
-        stream: TextIO,
+        stream: Writable,
         summary: bool,
         verbose: bool,
         files: int,
@@ -260,7 +267,7 @@ class PrettyOutput(TextOutput):
 
 def new_output(
     fmt: str,
-    stream: TextIO,
+    stream: Writable,
     summary: bool = False,
     verbose: bool = False,
     files: int = 0,

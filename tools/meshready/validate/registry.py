@@ -71,7 +71,8 @@ def builtin_versions(root: Path | None = None) -> list[tuple[int, int, int]]:
     for entry in os.listdir(root):
         match = _VERSION_DIR.match(entry)
         if match:
-            found.append(tuple(int(g) for g in match.groups()))
+            major, minor, patch = (int(g) for g in match.groups())
+            found.append((major, minor, patch))
     return sorted(found)
 
 
@@ -358,11 +359,15 @@ class SchemaRegistry:
             return None
         try:
             schema = _load_schema_file(path)
-            options = {"base_uri": path.resolve().as_uri(), "retriever": self._local_retriever}
-            if isinstance(schema, dict) and "$schema" not in schema:
-                validator = jsonschema_rs.Draft4Validator(schema, **options)  # as kubeconform
+            base_uri, retriever = path.resolve().as_uri(), self._local_retriever
+            if isinstance(schema, dict) and "$schema" not in schema:  # Draft 4, as kubeconform
+                validator: Any = jsonschema_rs.Draft4Validator(
+                    schema, base_uri=base_uri, retriever=retriever
+                )
             else:
-                validator = jsonschema_rs.validator_for(schema, **options)
+                validator = jsonschema_rs.validator_for(
+                    schema, base_uri=base_uri, retriever=retriever
+                )
         except (ValueError, OSError, jsonschema_rs.ReferencingError) as err:
             raise MeshreadyError(f"schema {path}: {err}".splitlines()[0], exit_code=1) from None
         return SchemaHit(validator, str(path))
