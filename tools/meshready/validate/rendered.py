@@ -123,9 +123,12 @@ def stage(results: list[RenderResult], config: RepoConfig) -> StageReport:
     """The `meshready check` stage: every rendered target, strictly."""
     validated = validate_rendered(results, config)
     report = StageReport(name="validate")
+    bad_by_target: dict[str, list[ResourceResult]] = {}
+    for item in validated:
+        if item.status in ("invalid", "error"):
+            bad_by_target.setdefault(item.target, []).append(item)
     for result in results:
-        mine = [r for r in validated if r.target == result.target]
-        bad = [r for r in mine if r.status in ("invalid", "error")]
+        bad = bad_by_target.get(result.target, [])
         report.per_target[result.target] = f"{len(bad)} invalid" if bad else "ok"
         for item in bad:
             report.lines.extend(error_lines(item))
