@@ -89,3 +89,10 @@ def test_no_core_package_imports_a_command():
 def test_command_modules_are_thin():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / "commands").glob("*.py")}
     assert sizes and max(sizes.values()) <= 280, sizes
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test modules by basename (no __init__.py): two of one name collide."""
+    names = [p.name for p in (PACKAGE.parents[1] / "tests").rglob("test_*.py")]
+    assert len(names) > 10
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
