@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from meshready.manifests.names import name_problem
 from meshready.validate.registry import SchemaRegistry, split_api_version
 
 VALID, INVALID, ERROR, SKIPPED, EMPTY = "valid", "invalid", "error", "skipped", "empty"
@@ -337,6 +338,10 @@ def _resource_rules(
     named = isinstance(metadata, dict) and ("name" in metadata or metadata.get("generateName"))
     if not name and not named:  # a name of the wrong type is the schema's finding
         yield ("metadata",) if isinstance(metadata, dict) else (), "missing metadata.name"
+    kind = obj.get("kind")
+    problem = name_problem(kind, name) if name and isinstance(kind, str) else None
+    if problem:  # the API server refuses it, strict or not (MR401 says the same)
+        yield ("metadata", "name"), f"invalid name: {problem}"
     if not strict:
         return
     if "status" in obj:
