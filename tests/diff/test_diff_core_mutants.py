@@ -143,7 +143,8 @@ def test_the_last_applied_annotation_is_masked_whatever_it_holds():
         "metadata": {
             "name": "s",
             "annotations": {
-                "kubectl.kubernetes.io/last-applied-configuration": "opaque",
+                # valid base64, yet hashed as text: an annotation is no `data` field
+                "kubectl.kubernetes.io/last-applied-configuration": "c2VjcmV0",
                 "note": "metadata only",  # no `data:` in it: kept readable
                 "count": 3,  # not text: cannot spell out values
             },
@@ -151,7 +152,7 @@ def test_the_last_applied_annotation_is_masked_whatever_it_holds():
     }
     annotations = diff.clean(secret, diff.StripRules())["metadata"]["annotations"]
     assert annotations == {
-        "kubectl.kubernetes.io/last-applied-configuration": masked(b"opaque"),
+        "kubectl.kubernetes.io/last-applied-configuration": masked(b"c2VjcmV0"),
         "note": "metadata only",
         "count": 3,
     }
@@ -326,3 +327,62 @@ def test_line_counts_of_a_change():
         "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a: 1\n+a: 2\n+b: 3\n c: 4\n",
     )
     assert (change.lines_added, change.lines_removed) == (2, 1)
+
+
+def test_string_data_is_hashed_as_text_even_when_it_reads_as_base64():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    cleaned = diff.clean({**secret, "stringData": {"k": "c2VjcmV0"}}, diff.StripRules())
+    assert cleaned["stringData"] == {"k": masked(b"c2VjcmV0")}
+
+
+def test_data_that_is_not_ascii_is_hashed_as_text():
+    assert diff.mask_value("h\u00e9llo", encoded=True) == masked("h\u00e9llo".encode())
+
+
+def test_a_secret_without_metadata_is_masked():
+    secret = {"apiVersion": "v1", "kind": "Secret", "data": {"k": "c2VjcmV0"}}
+    assert diff.clean(secret, diff.StripRules()) == {**secret, "data": {"k": masked(b"secret")}}
+    odd = {**secret, "metadata": ["not", "a", "map"]}
+    assert diff.clean(odd, diff.StripRules())["data"] == {"k": masked(b"secret")}
+
+
+def test_duplicates_without_an_api_version_are_kept_apart_too():
+    a = {"kind": "Thing", "metadata": {"name": "x"}}
+    [target] = diff.diff_renders({}, {"t": result("t", a, {**a, "spec": 1})}, diff.StripRules())
+    assert sorted(c.key.name for c in target.changes) == ["x", "x ()"]
+
+
+def test_the_default_context_is_three_lines():
+    old = config_map("c", **{f"k{i}": "v" for i in range(9)})
+    new = config_map("c", **{**{f"k{i}": "v" for i in range(9)}, "k4": "w"})
+    base, head = result("t", old), result("t", new)
+    for target in (
+        diff.diff_target("t", base, head, diff.StripRules()),
+        diff.diff_renders({"t": base}, {"t": head}, diff.StripRules())[0],
+    ):
+        body = target.changes[0].diff.splitlines()[3:]
+        assert sum(1 for line in body if line.startswith(" ")) == 6
+
+
+def test_every_unchanged_object_is_counted():
+    same = [config_map(f"c{i}") for i in range(3)]
+    [target] = diff.diff_renders(
+        {"t": result("t", *same)}, {"t": result("t", *same)}, diff.StripRules()
+    )
+    assert target.unchanged == 3
+
+
+def test_an_added_object_shows_only_added_lines_and_a_removed_one_only_removed():
+    cm = config_map("c", a="1")
+    text = dump_yaml(cm)
+    [added] = diff.diff_renders({}, {"t": result("t", cm)}, diff.StripRules())[0].changes
+    count = len(text.splitlines())
+    assert added.diff == (
+        f"--- /dev/null\n+++ b/t/configmap_c.yaml\n@@ -0,0 +1,{count} @@\n"
+        + "".join(f"+{line}\n" for line in text.splitlines())
+    )
+    [removed] = diff.diff_renders({"t": result("t", cm)}, {}, diff.StripRules())[0].changes
+    assert removed.diff == (
+        f"--- a/t/configmap_c.yaml\n+++ /dev/null\n@@ -1,{count} +0,0 @@\n"
+        + "".join(f"-{line}\n" for line in text.splitlines())
+    )
