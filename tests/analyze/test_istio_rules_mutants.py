@@ -1,0 +1,374 @@
+"""The Istio rules' edges that mutation testing found unpinned (docs/testing.md), through
+analyze() on real files: every deprecated field at its line, every `tls.mode: DISABLE` a
+DestinationRule can hold against the PeerAuthentication layers, HTTP mirrors, and the
+gateway reference forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from meshready.analyze.engine import AnalysisConfig, analyze
+from meshready.analyze.rules.istio_routing import split_gateway_ref
+from meshready.render import RenderedObject, RenderResult
+
+TARGET = "istio"
+
+DEPRECATED = """\
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: old-vs
+  namespace: shop
+spec:
+  hosts: [old.example.com]
+  http:
+  - route:
+    - destination: {host: old.example.com}
+  - mirrorPercent: 5
+    mirror_percent: 5
+    fault:
+      delay:
+        percent: 10
+        fixedDelay: 1s
+    corsPolicy:
+      allowOrigin: ["*"]
+    route:
+    - destination: {host: old.example.com}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: old-dr
+  namespace: shop
+spec:
+  host: old.example.com
+  trafficPolicy:
+    outlierDetection:
+      consecutiveErrors: 5
+    portLevelSettings:
+    - port: {number: 80}
+    - port: {number: 81}
+      outlierDetection:
+        consecutiveErrors: 3
+  subsets:
+  - name: a
+  - name: b
+    trafficPolicy:
+      outlierDetection:
+        consecutiveErrors: 2
+      portLevelSettings:
+      - port: {number: 82}
+        outlierDetection:
+          consecutiveErrors: 1
+---
+apiVersion: networking.istio.io/v1beta1
+kind: Sidecar
+metadata:
+  name: old-sidecar
+  namespace: shop
+spec:
+  outboundTrafficPolicy:
+    mode: REGISTRY_ONLY
+    egressProxy: {host: egress.example.com}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata:
+  name: old-filter
+  namespace: shop
+spec:
+  workloadLabels: {app: x}
+  filters: []
+---
+apiVersion: rbac.istio.io/v1alpha1
+kind: ServiceRole
+metadata:
+  name: old-role
+  namespace: shop
+spec: {}
+---
+apiVersion: example.com/v1
+kind: EnvoyFilter
+metadata:
+  name: not-istio
+  namespace: shop
+spec:
+  filters: []
+"""
+
+APP = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: cart}
+  template:
+    metadata:
+      labels: {app: cart, version: v1}
+    spec:
+      containers:
+      - name: cart
+        image: registry.example/cart:1.0
+        ports:
+        - {containerPort: 8080, name: http}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  selector: {app: cart}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+"""
+
+STRICT_AND_DISABLED = """\
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: shop
+spec:
+  mtls: {mode: STRICT}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  host: cart
+  trafficPolicy:
+    tls: {mode: disable}
+    portLevelSettings:
+    - port: {number: 80}
+      tls: {mode: ISTIO_MUTUAL}
+    - port: {number: 81}
+      tls: {mode: DISABLE}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: v1b
+    labels: {version: v1}
+    trafficPolicy:
+      tls: {mode: DISABLE}
+      portLevelSettings:
+      - port: {number: 82}
+        tls: {mode: DISABLE}
+"""
+
+MIRRORS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  hosts: [cart]
+  http:
+  - name: main
+    route:
+    - destination: {host: cart}
+    mirror: {host: cartt}
+    mirrors:
+    - destination: {host: cart}
+    - destination: {host: carts}
+  tcp:
+  - mirror: {host: nowhere}
+    route:
+    - destination: {host: cart}
+"""
+
+
+def findings(text: str, tmp_path: Path, rule_id: str) -> list[tuple[int, str, str]]:
+    """(line, object name, detail) of the findings of `rule_id`, the input read from a file."""
+    (tmp_path / "input.yaml").write_text(text)
+    objects = [
+        RenderedObject(obj=doc, origin={"path": "input.yaml"})
+        for doc in yaml.safe_load_all(text)
+        if isinstance(doc, dict)
+    ]
+    config = AnalysisConfig(per_target={TARGET: {"external_gateways": True}})
+    report = analyze([RenderResult(target=TARGET, objects=objects)], config, root=tmp_path)
+    return sorted(
+        (f.line, f.name, f.message.split(": ", 1)[1])
+        for f in report.findings
+        if f.rule.id == rule_id
+    )
+
+
+def line_of(text: str, needle: str, after: int = 0) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if i > after and needle in line)
+
+
+def test_every_deprecated_field_is_found_at_its_line(tmp_path: Path):
+    text = DEPRECATED
+    dr = line_of(text, "name: old-dr")
+    subset_b = line_of(text, "- name: b")
+    assert findings(text, tmp_path, "MR322") == [
+        (line_of(text, "mirrorPercent: 5"), "old-vs", "mirrorPercent: use mirrorPercentage"),
+        (line_of(text, "mirror_percent: 5"), "old-vs", "mirror_percent: use mirrorPercentage"),
+        (line_of(text, "percent: 10"), "old-vs", "fault.delay.percent: use percentage"),
+        (line_of(text, "allowOrigin:"), "old-vs", "corsPolicy.allowOrigin: use allowOrigins"),
+        *(
+            (line, "old-dr", "outlierDetection.consecutiveErrors: use consecutive5xxErrors")
+            for line in (
+                line_of(text, "consecutiveErrors: 5", dr),  # trafficPolicy
+                line_of(text, "consecutiveErrors: 3", dr),  # its portLevelSettings[1]
+                line_of(text, "consecutiveErrors: 2", subset_b),  # subsets[1].trafficPolicy
+                line_of(text, "consecutiveErrors: 1", subset_b),  # and its port level
+            )
+        ),
+        (
+            line_of(text, "egressProxy:"),
+            "old-sidecar",
+            "outboundTrafficPolicy.egressProxy is ignored",
+        ),
+        (
+            line_of(text, "workloadLabels:"),
+            "old-filter",
+            "workloadLabels was removed: use workloadSelector",
+        ),
+        (line_of(text, "filters: []"), "old-filter", "filters was removed: use configPatches"),
+        (
+            line_of(text, "apiVersion: rbac.istio.io"),
+            "old-role",
+            "rbac.istio.io ServiceRole: use AuthorizationPolicy (security.istio.io)",
+        ),
+    ]
+
+
+def test_current_fields_are_not_deprecated(tmp_path: Path):
+    text = (
+        DEPRECATED.replace("mirrorPercent: 5", "mirrorPercentage: {value: 5}")
+        .replace("mirror_percent: 5", "timeout: 1s")
+        .replace("percent: 10", "percentage: {value: 10}")
+        .replace("allowOrigin:", "allowOrigins:")
+        .replace("consecutiveErrors", "consecutive5xxErrors")
+        .replace("egressProxy", "egress")
+        .replace("workloadLabels", "workloadSelector")
+        .replace("filters: []", "configPatches: []")
+        .replace("rbac.istio.io/v1alpha1", "security.istio.io/v1")
+    )
+    assert findings(text, tmp_path, "MR322") == []
+
+
+def tls_findings(tmp_path: Path, text: str) -> list[tuple[int, str]]:
+    return [(line, detail) for line, _, detail in findings(text, tmp_path, "MR321")]
+
+
+def test_every_disabled_tls_mode_conflicts_with_a_strict_namespace(tmp_path: Path):
+    text = APP + STRICT_AND_DISABLED
+    dr = line_of(text, "kind: DestinationRule")
+    message = "Service shop/cart is STRICT by PeerAuthentication shop/default"
+    assert tls_findings(tmp_path, text) == [
+        (line_of(text, "tls: {mode: disable}", dr), message),  # any case
+        (line_of(text, "tls: {mode: DISABLE}", dr), message),  # portLevelSettings[1]
+        (line_of(text, "tls: {mode: DISABLE}", line_of(text, "- name: v1b")), message),
+        (line_of(text, "tls: {mode: DISABLE}", line_of(text, "number: 82")), message),
+    ]
+
+
+def test_without_a_disabled_mode_there_is_no_conflict(tmp_path: Path):
+    text = APP + STRICT_AND_DISABLED.replace("DISABLE", "SIMPLE").replace("disable", "SIMPLE")
+    assert tls_findings(tmp_path, text) == []
+
+
+def peer_authentication(namespace: str, mode: str, selector: str = "") -> str:
+    selector_yaml = f"  selector:\n    matchLabels: {{{selector}}}\n" if selector else ""
+    return (
+        "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
+        f"  name: pa-{namespace}-{mode.lower()}\n  namespace: {namespace}\nspec:\n"
+        f"{selector_yaml}  mtls: {{mode: {mode}}}\n"
+    )
+
+
+def strict_by(tmp_path: Path, *policies: str) -> set[str]:
+    """Which PeerAuthentication the findings name, with the DestinationRule of the fixture."""
+    dr = (
+        "---\napiVersion: networking.istio.io"
+        + STRICT_AND_DISABLED.split("---\napiVersion: networking.istio.io")[1]
+    )
+    text = APP + "".join(policies) + dr
+    return {detail.rpartition(" ")[2] for _, detail in tls_findings(tmp_path, text)}
+
+
+def test_the_most_specific_peer_authentication_decides(tmp_path: Path):
+    root_strict = peer_authentication("istio-system", "STRICT")
+    # the mesh-wide policy of the root namespace applies where nothing closer has a mode
+    assert strict_by(tmp_path, root_strict) == {"istio-system/pa-istio-system-strict"}
+    assert strict_by(tmp_path, root_strict, peer_authentication("shop", "UNSET")) == {
+        "istio-system/pa-istio-system-strict"
+    }
+    # the namespace's own policy overrides it, either way
+    assert strict_by(tmp_path, root_strict, peer_authentication("shop", "PERMISSIVE")) == set()
+    assert strict_by(
+        tmp_path,
+        peer_authentication("istio-system", "PERMISSIVE"),
+        peer_authentication("shop", "STRICT"),
+    ) == {"shop/pa-shop-strict"}
+    # a workload's own policy overrides the namespace's
+    assert (
+        strict_by(
+            tmp_path,
+            peer_authentication("shop", "STRICT"),
+            peer_authentication("shop", "PERMISSIVE", "app: cart"),
+        )
+        == set()
+    )
+    assert strict_by(
+        tmp_path,
+        peer_authentication("shop", "PERMISSIVE"),
+        peer_authentication("shop", "STRICT", "app: cart"),
+    ) == {"shop/pa-shop-strict"}
+    # a selector that picks other pods, another namespace, or a root policy with a
+    # selector: none of them governs these pods
+    assert strict_by(tmp_path, peer_authentication("shop", "STRICT", "app: other")) == set()
+    assert strict_by(tmp_path, peer_authentication("other", "STRICT")) == set()
+    assert strict_by(tmp_path, peer_authentication("istio-system", "STRICT", "app: cart")) == set()
+
+
+def test_http_mirrors_are_destinations_too(tmp_path: Path):
+    text = APP + "---\n" + MIRRORS
+    found = findings(text, tmp_path, "MR302")
+    assert found == [
+        (
+            line_of(text, "mirror: {host: cartt}"),
+            "cart",
+            "cartt (cartt.shop.svc.cluster.local)",
+        ),
+        (
+            line_of(text, "destination: {host: carts}"),
+            "cart",
+            "carts (carts.shop.svc.cluster.local)",
+        ),
+    ]  # a `mirror` outside `http` is no field of Istio's: not read
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("gw", ("shop", "gw")),
+        ("edge/gw", ("edge", "gw")),
+        ("edge/gw/x", ("edge", "gw/x")),
+        ("gw.edge", ("edge", "gw")),
+        ("gw.edge.svc.cluster.local", ("edge", "gw")),
+        ("gw.edge.", ("edge", "gw")),
+        (".gw", ("shop", ".gw")),
+        ("gw.", ("shop", "gw.")),
+    ],
+)
+def test_split_gateway_ref(ref: str, expected: tuple[str, str]):
+    assert split_gateway_ref(ref, "shop") == expected
