@@ -243,7 +243,9 @@ def test_write_refuses_a_symlinked_destination(tmp_path: Path):
 def test_confined_directory(tmp_path: Path):
     root = tmp_path / "repo"
     (root / "clusters").mkdir(parents=True)
-    assert hydrate.confined_directory(root, Path("clusters/prod")) == root.resolve() / "clusters/prod"
+    assert (
+        hydrate.confined_directory(root, Path("clusters/prod")) == root.resolve() / "clusters/prod"
+    )
     inside = root.resolve() / "clusters"
     assert hydrate.confined_directory(root, inside) == inside
     for outside in (Path("../elsewhere"), tmp_path / "elsewhere", Path("clusters/../../x")):
