@@ -372,3 +372,116 @@ def test_http_mirrors_are_destinations_too(tmp_path: Path):
 )
 def test_split_gateway_ref(ref: str, expected: tuple[str, str]):
     assert split_gateway_ref(ref, "shop") == expected
+
+
+ROUTES = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  hosts: [cart]
+  http:
+  - name: api
+    match:
+    - headers: {b: {exact: "1"}, a: {exact: "2"}}
+    - headers: {x-day: {exact: 2024-01-01}}
+    route:
+    - destination: {host: cart}
+  - name: dup
+    match:
+    - headers: {a: {exact: "2"}, b: {exact: "1"}}
+    route:
+    - destination: {host: cart}
+  - match:
+    - uri: {exact: /x}
+    - headers: {x-day: {exact: 2024-01-01}}
+    route:
+    - destination: {host: cart}
+  - name: rest
+    route:
+    - destination: {host: cart}
+  - route:
+    - destination: {host: cart}
+  - name: last
+    route:
+    - destination: {host: cart}
+  tcp:
+  - route:
+    - destination: {host: cart}
+  - route:
+    - destination: {host: cart}
+"""
+
+
+def test_route_rules_after_a_catch_all_or_with_repeated_matches_are_found(tmp_path: Path):
+    text = APP + "---\n" + ROUTES
+    vs = line_of(text, "kind: VirtualService")
+    tcp = line_of(text, "tcp:")
+    assert [(line, detail) for line, _, detail in findings(text, tmp_path, "MR308")] == [
+        # key order and a YAML date do not make two matches different
+        (line_of(text, "- name: dup", vs), "http[1] (dup): every match is in http[0] (api)"),
+        (
+            line_of(text, "- route:", line_of(text, "- name: rest")),
+            "http[4]: http[3] (rest) matches every request",
+        ),
+        (line_of(text, "- name: last"), "http[5] (last): http[3] (rest) matches every request"),
+        (line_of(text, "- route:", tcp + 2), "tcp[1]: tcp[0] matches every request"),
+    ]
+    assert [(line, detail) for line, _, detail in findings(text, tmp_path, "MR309")] == [
+        (
+            line_of(text, "- headers: {x-day", line_of(text, "uri: {exact: /x}")),
+            "http[2] match 1 repeats http[0] (api)",
+        )
+    ]
+
+
+MESH_VS = """\
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  hosts: [{host}]
+  exportTo: {export}
+  http:
+  - route:
+    - destination: {{host: cart.shop.svc.cluster.local}}
+"""
+
+
+def mesh_conflicts(tmp_path: Path, *services: tuple[str, str, str, str]) -> list[str]:
+    text = APP + "".join(
+        MESH_VS.format(name=n, namespace=ns, host=h, export=e) for n, ns, h, e in services
+    )
+    return [f"{name}: {detail}" for _, name, detail in findings(text, tmp_path, "MR307")]
+
+
+def test_mesh_host_conflicts_follow_export_scopes(tmp_path: Path):
+    fq = "cart.shop.svc.cluster.local"
+    # `.` is the VirtualService's own namespace, a namespace name is that namespace
+    assert mesh_conflicts(
+        tmp_path, ("a", "shop", "cart", '["."]'), ("b", "web", fq, '["shop"]')
+    ) == ["a: cart also in VirtualService web/b", f"b: {fq} also in VirtualService shop/a"]
+    assert mesh_conflicts(tmp_path, ("a", "shop", "cart", '["."]'), ("b", "web", fq, '["."]')) == []
+    assert mesh_conflicts(tmp_path, ("a", "shop", "cart", "[]"), ("b", "web", fq, '["*"]')) == [
+        "a: cart also in VirtualService web/b",
+        f"b: {fq} also in VirtualService shop/a",
+    ]
+
+
+def test_a_name_dot_namespace_host_is_explained(tmp_path: Path):
+    text = APP + "---\n" + MIRRORS.replace("{host: cart}", "{host: cart.shop}", 1)
+    text += "---\n" + MIRRORS.replace("name: cart", "name: other").replace(
+        "{host: cart}", "{host: cart.nowhere}", 1
+    )
+    assert [(name, detail) for _, name, detail in findings(text, tmp_path, "MR303")] == [
+        (
+            "cart",
+            "cart.shop (Istio does not expand it: did you mean cart.shop.svc.cluster.local?)",
+        ),
+        ("other", "cart.nowhere"),
+    ]
