@@ -485,3 +485,136 @@ def test_a_name_dot_namespace_host_is_explained(tmp_path: Path):
         ),
         ("other", "cart.nowhere"),
     ]
+
+
+def test_host_helpers_at_their_edges():
+    from meshready.analyze.rules.istio import (
+        IstioIndex,
+        cluster_service,
+        fqdn,
+        hosts_overlap,
+        namespace_of,
+        selector_text,
+        server_hosts,
+    )
+    from meshready.analyze.rules.model import K8sObject
+
+    assert namespace_of(K8sObject({}, "VirtualService", "v", "")) == "default"
+    assert fqdn("::1", "shop") == "::1"  # an IPv6 address has colons and no dot
+    assert fqdn(" Cart ", "shop") == "cart.shop.svc.cluster.local"
+    assert cluster_service("cart.shop.svc.cluster.local") == ("shop", "cart")
+    assert cluster_service("*.shop.svc.cluster.local") is None
+    assert cluster_service("a.b.c.svc.cluster.local") is None
+    assert cluster_service("shop.svc.cluster.local") is None
+    assert hosts_overlap("*", "a.example.com") and hosts_overlap("a.example.com", "*")
+    assert not hosts_overlap("*.ay.com", "*.y.com")  # a label suffix is no domain suffix
+    assert not hosts_overlap("*.y.com", "*.ay.com")
+    assert hosts_overlap("*.a.y.com", "*.y.com") and hosts_overlap("*.y.com", "*.a.y.com")
+    assert selector_text({"b": "2", "a": "1"}) == "a=1,b=2"
+    assert selector_text({}) == "(empty)"
+    assert server_hosts({"hosts": ["ns/a/b", "./x", "Y"]}, "gw") == [
+        ("ns", "a/b"),
+        ("gw", "x"),
+        ("*", "y"),
+    ]
+    index = IstioIndex(namespaces={"shop"})
+    assert not index.resolve("*", "shop").external
+    assert index.resolve("api.example.com", "shop").external
+    assert index.resolve("cart", "shop").missing_in_input
+    assert not index.resolve("cart", "other").missing_in_input
+    assert index.resolve("cart", "shop") is index.resolve("cart", "shop")  # resolved once
+    dr = K8sObject({"spec": {"subsets": [{"name": "v1"}, {}]}}, "DestinationRule", "d", "shop")
+    index.destination_patterns.append(("*.shop.svc.cluster.local", dr))
+    assert index.subsets("cart.shop.svc.cluster.local") == {"v1": [dr]}
+    assert index.subsets("cart.web.svc.cluster.local") is None
+
+
+WILDCARD_DR = """\
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: all-of-shop
+  namespace: shop
+spec:
+  host: "*.shop.svc.cluster.local"
+  subsets:
+  - name: v1
+    labels: {version: v1}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: legacy
+  namespace: shop
+spec:
+  hosts: [legacy]
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: subsets
+  namespace: shop
+spec:
+  hosts: [cart]
+  http:
+  - route:
+    - destination: {host: cart, subset: v1}
+    - destination: {host: cart, subset: v9}
+    - destination: {host: legacy}
+"""
+
+ONLY_A_SERVICE_AND_A_JOB = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+  namespace: web
+spec:
+  selector: {app: api}
+  ports:
+  - {name: http, port: 80}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: task
+  namespace: jobs
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: task, image: registry.example/task:1.0}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: web
+  namespace: web
+spec:
+  hosts: [api]
+  http:
+  - route:
+    - destination: {host: apii}
+    - destination: {host: worker.jobs.svc.cluster.local}
+"""
+
+
+def test_wildcard_destination_rules_and_short_service_entry_hosts(tmp_path: Path):
+    text = APP + WILDCARD_DR
+    assert [detail for _, _, detail in findings(text, tmp_path, "MR305")] == [
+        "'v9' (subsets of cart.shop.svc.cluster.local: v1)"
+    ]
+    assert findings(text, tmp_path, "MR302") == []  # `legacy` is the ServiceEntry's
+
+
+def test_a_namespace_is_part_of_the_input_by_its_services_or_workloads(tmp_path: Path):
+    found = findings(ONLY_A_SERVICE_AND_A_JOB, tmp_path, "MR302")
+    assert [detail for _, _, detail in found] == [
+        "apii (apii.web.svc.cluster.local)",
+        "worker.jobs.svc.cluster.local (worker.jobs.svc.cluster.local)",
+    ]
