@@ -618,3 +618,104 @@ def test_a_namespace_is_part_of_the_input_by_its_services_or_workloads(tmp_path:
         "apii (apii.web.svc.cluster.local)",
         "worker.jobs.svc.cluster.local (worker.jobs.svc.cluster.local)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("principal", "parsed"),
+    [
+        ("cluster.local/ns/shop/sa/cart", ("shop", "cart")),
+        ("example.org/ns/shop/sa/cart", ("shop", "cart")),
+        ("cluster.local/ns/shop/sa/", None),
+        ("cluster.local/ns//sa/cart", None),
+        ("cluster.local/ns/*/sa/cart", None),
+        ("cluster.local/ns/shop/sa/car*", None),
+        ("cluster.local/NS/shop/sa/cart", None),
+        ("cluster.local/ns/shop/SA/cart", None),
+        ("cluster.local/ns/shop/sa/cart/x", None),
+        ("ns/shop/sa/cart", None),
+    ],
+)
+def test_parse_principal(principal: str, parsed):
+    from meshready.analyze.rules.istio_security import parse_principal
+
+    assert parse_principal(principal) == parsed
+
+
+AUTHZ = """\
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: cart}
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/shop/sa/default]}
+  - from:
+    - source: {namespaces: [shop]}
+    - source:
+        principals: [cluster.local/ns/shop/sa/cart, cluster.local/ns/shop/sa/carts]
+        notPrincipals: [cluster.local/ns/shop/sa/ghost, cluster.local/ns/elsewhere/sa/x]
+"""
+
+
+def test_unknown_service_accounts_in_principals_and_not_principals(tmp_path: Path):
+    runs_as_cart = "      serviceAccountName: cart\n      containers:\n"
+    text = APP.replace("      containers:\n", runs_as_cart, 1) + AUTHZ
+    assert findings(text, tmp_path, "MR320") == [
+        (
+            line_of(text, "principals: [cluster.local/ns/shop/sa/cart,"),
+            "cart",
+            "cluster.local/ns/shop/sa/carts: no ServiceAccount shop/carts",
+        ),
+        (
+            line_of(text, "notPrincipals:"),
+            "cart",
+            "cluster.local/ns/shop/sa/ghost: no ServiceAccount shop/ghost",
+        ),
+    ]  # `cart` runs the Deployment, `default` always exists, `elsewhere` is not in the input
+
+
+ROOT_GATEWAY = """\
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ingress
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels: {istio: ingressgateway}
+  template:
+    metadata:
+      labels: {istio: ingressgateway}
+    spec:
+      containers:
+      - {name: istio-proxy, image: registry.example/proxy:1.0}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: mesh-wide
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels: {app: SELECTED}
+"""
+
+
+def test_a_root_namespace_policy_selects_pods_of_every_namespace(tmp_path: Path):
+    assert findings(APP + ROOT_GATEWAY.replace("SELECTED", "cart"), tmp_path, "MR319") == []
+    text = APP + ROOT_GATEWAY.replace("SELECTED", "nothing")
+    assert findings(text, tmp_path, "MR319") == [
+        (line_of(text, "matchLabels: {app: nothing}"), "mesh-wide", "app=nothing")
+    ]
+    # a namespace with no workload in the input: its pods are elsewhere, nothing is checked
+    elsewhere = text.replace(
+        "namespace: istio-system\nspec:\n  selector:\n    matchLabels: {istio",
+        "namespace: gateways\nspec:\n  selector:\n    matchLabels: {istio",
+    )
+    assert findings(elsewhere, tmp_path, "MR319") == []
