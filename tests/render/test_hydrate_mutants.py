@@ -266,3 +266,36 @@ def test_write_with_a_root_is_confined(tmp_path: Path):
     report = hydrate.write(Path("clusters/x"), {"a.yaml": generated()}, root=root)
     assert report.written == ["a.yaml"]
     assert (root / "clusters/x/a.yaml").read_text() == generated()
+
+
+def test_a_kindless_object_is_named_unknown_in_the_error():
+    with pytest.raises(MeshreadyError) as caught:
+        hydrate.hydrated_files(rendered({"metadata": {"name": ".."}}))
+    assert str(caught.value).startswith("overlays/prod: Unknown '..': invalid name")
+
+
+def test_a_symlink_outside_the_root_into_it_is_refused(tmp_path: Path):
+    root = tmp_path / "repo"
+    (root / "clusters").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root / "clusters", target_is_directory=True)
+    with pytest.raises(MeshreadyError, match="the hydrate destination is outside"):
+        hydrate.confined_directory(root, tmp_path / "link" / "prod")
+
+
+def test_a_write_that_fails_removes_its_temporary_file(tmp_path: Path):
+    out = tmp_path / "out"
+    with pytest.raises(UnicodeError):
+        hydrate.write(out, {"a.yaml": generated("bad: \udc80\n")})
+    assert list(out.iterdir()) == []
+
+
+def test_the_refusal_says_what_to_do(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(MeshreadyError) as caught:
+        hydrate.write(out, {"mine.yaml": generated()})
+    assert str(caught.value) == (
+        f"{out}: not overwriting mine.yaml: a symlink or a file without the generated header "
+        "sits at a generated name; move it away, then hydrate again"
+    )

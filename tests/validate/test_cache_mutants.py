@@ -145,3 +145,18 @@ def test_capture_writes_through_and_keeps_a_copy():
     capture.write("two\n")
     assert stream.getvalue() == "one two\n"
     assert capture.text() == "one two\n"
+
+
+def test_the_configuration_of_the_given_repository_is_watched(workspace: Path, monkeypatch):
+    elsewhere = workspace.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    argv = ["--repo", str(workspace), str(workspace / "manifests")]
+    files = [str(workspace / "manifests/a.yaml"), str(workspace / "manifests/sub/b.yml")]
+    given = [str(workspace / "manifests")]
+    cache.store(cache.key_for(argv), given, files, {}, "ok\n", None, 0, repo=str(workspace))
+    assert cache.replay(argv) == 0
+    (workspace / "pyproject.toml").write_text(
+        '[tool.meshready]\nkubernetes_version = "1.30"\n# x\n'
+    )
+    assert cache.replay(argv) is None
