@@ -151,12 +151,14 @@ metadata:
 spec:
   host: cart
   trafficPolicy:
-    tls: {mode: disable}
+    tls:
+      mode: disable
     portLevelSettings:
     - port: {number: 80}
       tls: {mode: ISTIO_MUTUAL}
     - port: {number: 81}
-      tls: {mode: DISABLE}
+      tls:
+        mode: DISABLE
   subsets:
   - name: v1
     labels: {version: v1}
@@ -184,7 +186,8 @@ spec:
     mirror: {host: cartt}
     mirrors:
     - destination: {host: cart}
-    - destination: {host: carts}
+    - destination:
+        host: carts
   tcp:
   - mirror: {host: nowhere}
     route:
@@ -274,8 +277,8 @@ def test_every_disabled_tls_mode_conflicts_with_a_strict_namespace(tmp_path: Pat
     dr = line_of(text, "kind: DestinationRule")
     message = "Service shop/cart is STRICT by PeerAuthentication shop/default"
     assert tls_findings(tmp_path, text) == [
-        (line_of(text, "tls: {mode: disable}", dr), message),  # any case
-        (line_of(text, "tls: {mode: DISABLE}", dr), message),  # portLevelSettings[1]
+        (line_of(text, "mode: disable", dr), message),  # any case
+        (line_of(text, "mode: DISABLE", line_of(text, "number: 81")), message),  # a port's
         (line_of(text, "tls: {mode: DISABLE}", line_of(text, "- name: v1b")), message),
         (line_of(text, "tls: {mode: DISABLE}", line_of(text, "number: 82")), message),
     ]
@@ -350,7 +353,7 @@ def test_http_mirrors_are_destinations_too(tmp_path: Path):
             "cartt (cartt.shop.svc.cluster.local)",
         ),
         (
-            line_of(text, "destination: {host: carts}"),
+            line_of(text, "host: carts"),
             "cart",
             "carts (carts.shop.svc.cluster.local)",
         ),
@@ -719,3 +722,201 @@ def test_a_root_namespace_policy_selects_pods_of_every_namespace(tmp_path: Path)
         "namespace: gateways\nspec:\n  selector:\n    matchLabels: {istio",
     )
     assert findings(elsewhere, tmp_path, "MR319") == []
+
+
+def test_a_peer_authentication_without_a_mode_defers_to_the_next_layer(tmp_path: Path):
+    modeless = (
+        "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
+        "  name: modeless\n  namespace: shop\nspec: {}\n"
+    )
+    root_strict = peer_authentication("istio-system", "STRICT")
+    assert strict_by(tmp_path, root_strict, modeless) == {"istio-system/pa-istio-system-strict"}
+
+
+ORPHAN = """\
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: orphan
+  namespace: shop
+spec:
+  selector: {app: nobody}
+  ports:
+  - {name: http, port: 80}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: orphan
+  namespace: shop
+spec:
+  host: orphan
+  trafficPolicy:
+    tls: {mode: DISABLE}
+"""
+
+
+def test_a_service_without_pods_is_governed_by_its_namespace_only(tmp_path: Path):
+    text = (
+        APP
+        + peer_authentication("shop", "STRICT")
+        + peer_authentication("shop", "PERMISSIVE", "app: cart")
+        + ORPHAN
+    )
+    assert [
+        detail for _, name, detail in findings(text, tmp_path, "MR321") if name == "orphan"
+    ] == ["Service shop/orphan is STRICT by PeerAuthentication shop/pa-shop-strict"]
+
+
+SIDECARS_WITHOUT_WORKLOADS = """\
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: one
+  namespace: empty
+spec:
+  workloadSelector:
+    labels: {app: x}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: two
+  namespace: empty
+spec:
+  workloadSelector:
+    labels: {app: x}
+"""
+
+
+def test_sidecars_of_a_namespace_without_workloads_are_not_compared(tmp_path: Path):
+    assert findings(APP + SIDECARS_WITHOUT_WORKLOADS, tmp_path, "MR317") == []
+    in_shop = SIDECARS_WITHOUT_WORKLOADS.replace("empty", "shop").replace("app: x", "app: cart")
+    assert [name for _, name, _ in findings(APP + in_shop, tmp_path, "MR317")] == ["one", "two"]
+
+
+ODD = """\
+---
+apiVersion: example.com/v1
+kind: VirtualService
+metadata:
+  name: not-istio
+  namespace: shop
+spec:
+  hosts: [cart]
+  gateways: [nowhere]
+  http:
+  - route:
+    - destination: {host: missing}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: numeric
+  namespace: shop
+spec:
+  host: 5
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: numeric
+  namespace: shop
+spec:
+  hosts: [cart]
+  http:
+  - route:
+    - destination: {host: 5}
+"""
+
+
+def test_other_groups_kinds_and_non_text_hosts_are_left_alone(tmp_path: Path):
+    text = APP + ODD
+    for rule_id in ("MR301", "MR302", "MR303", "MR311"):
+        assert findings(text, tmp_path, rule_id) == [], rule_id
+
+
+MESH_AND_GATEWAY = """\
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: public
+  namespace: shop
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [other.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ingress
+  namespace: shop
+spec:
+  hosts: [cart.example.com]
+  gateways: [public]
+  http:
+  - route:
+    - destination: {host: cart}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: split
+  namespace: shop
+spec:
+  hosts: [cart, www.example.com]
+  gateways: [public, mesh]
+  http:
+  - route:
+    - destination: {host: cart, subset: v1}
+      weight: 50
+    - destination: {host: cart, subset: v2}
+      weight: 50
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: split-again
+  namespace: shop
+spec:
+  hosts: [cart]
+  http:
+  - route:
+    - destination: {host: cart, subset: v1}
+"""
+
+
+def test_hosts_for_the_mesh_and_for_a_gateway(tmp_path: Path):
+    text = APP + MESH_AND_GATEWAY
+    # a Service name on a VirtualService bound to the mesh too is for the sidecars
+    assert [(name, detail) for _, name, detail in findings(text, tmp_path, "MR306")] == [
+        ("ingress", "cart.example.com not served by Gateway shop/public"),
+        ("split", "www.example.com not served by Gateway shop/public"),
+    ]
+    # each splitting VirtualService is named once, a gateway-only one listed first or not
+    assert [(name, detail) for _, name, detail in findings(text, tmp_path, "MR324")] == [
+        ("ingress", "cart: split by subset in VirtualService shop/split, shop/split-again"),
+    ]
+    # the mesh conflict is found past the gateway-only VirtualService listed first
+    assert [name for _, name, _ in findings(text, tmp_path, "MR307")] == ["split", "split-again"]
+
+
+def test_a_rule_repeating_matches_of_two_earlier_rules_names_both(tmp_path: Path):
+    text = (
+        APP
+        + "---\n"
+        + ROUTES.replace(
+            '    - headers: {a: {exact: "2"}, b: {exact: "1"}}\n',
+            "    - uri: {exact: /only-dup}\n",
+        ).replace(
+            "  - match:\n    - uri: {exact: /x}\n",
+            "  - match:\n    - uri: {exact: /only-dup}\n",
+        )
+    )
+    unreachable = [detail for _, _, detail in findings(text, tmp_path, "MR308")]
+    assert "http[2]: every match is in http[0] (api), http[1] (dup)" in unreachable
