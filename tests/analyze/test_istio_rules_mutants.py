@@ -920,3 +920,51 @@ def test_a_rule_repeating_matches_of_two_earlier_rules_names_both(tmp_path: Path
     )
     unreachable = [detail for _, _, detail in findings(text, tmp_path, "MR308")]
     assert "http[2]: every match is in http[0] (api), http[1] (dup)" in unreachable
+
+
+ENTRY_AND_TCP = """\
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: api
+  namespace: shop
+spec:
+  hosts: [api.example.com]
+  resolution: DNS
+  ports:
+  - {number: 443, name: tls, protocol: TLS}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+  namespace: shop
+spec:
+  hosts: [api.example.com]
+  tcp:
+  - route:
+    - destination: {host: api.example.com}
+  - route:
+    - destination: {host: cartz}
+  tls:
+  - match:
+    - sniHosts: [api.example.com]
+    route:
+    - destination: {host: api.example.com}
+  - match:
+    - sniHosts: [api.example.com]
+    route:
+    - destination: {host: carty}
+"""
+
+
+def test_every_tcp_and_tls_route_is_read_and_a_service_entry_is_no_virtual_service(
+    tmp_path: Path,
+):
+    text = APP + ENTRY_AND_TCP
+    assert [detail for _, _, detail in findings(text, tmp_path, "MR302")] == [
+        "cartz (cartz.shop.svc.cluster.local)",
+        "carty (carty.shop.svc.cluster.local)",
+    ]
+    assert findings(text, tmp_path, "MR307") == []  # the ServiceEntry shares the host
