@@ -31,12 +31,21 @@ def package_of(name: str) -> str:
     return ".".join(parts[1:3]) if len(parts) > 4 else ".".join(parts[1:2])
 
 
+def group_of(name: str, prefixes: list[str]) -> str:
+    """The row a mutant counts in: the PATH it was asked for, else its package."""
+    for prefix in prefixes:
+        if name.startswith(prefix + "."):
+            return prefix.removeprefix("tools.")
+    return package_of(name)
+
+
 def collect(prefixes: list[str]) -> dict[str, int | None]:
     results: dict[str, int | None] = {}
     for meta in sorted(MUTANTS.rglob("*.meta")):
         data = json.loads(meta.read_text())
         for name, code in data.get("exit_code_by_key", {}).items():
-            if not prefixes or any(name.startswith(p) for p in prefixes):
+            # A module's prefix ends at a dot: istio.py is not istio_routing.py.
+            if not prefixes or any(name.startswith(p + ".") for p in prefixes):
                 results[name] = code
     return results
 
@@ -60,15 +69,15 @@ def main(argv: list[str]) -> int:
             survivors.append(name)
         else:
             outcome = "not checked"
-        counts[package_of(name)][outcome] += 1
+        counts[group_of(name, prefixes)][outcome] += 1
     print(
-        f"{'package':32} {'killed':>7} {'survived':>9} {'no tests':>9} {'unchecked':>9} {'kill ratio':>10}"
+        f"{'package or module':40} {'killed':>7} {'survived':>9} {'no tests':>9} {'unchecked':>9} {'kill ratio':>10}"
     )
     for package, c in sorted(counts.items()):
         judged = c["killed"] + c["survived"] + c["no tests"]
         ratio = f"{100 * c['killed'] / judged:.1f}%" if judged else "-"
         print(
-            f"{package:32} {c['killed']:>7} {c['survived']:>9} {c['no tests']:>9} "
+            f"{package:40} {c['killed']:>7} {c['survived']:>9} {c['no tests']:>9} "
             f"{c['not checked']:>9} {ratio:>10}"
         )
     if survivors:
