@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from meshready import __version__
+from meshready.cachedir import user_cache_dir
 from meshready.errors import MeshreadyError
 from meshready.manifests.inputs import expand_inputs
 
@@ -27,11 +28,7 @@ FORMAT = 2  # 2: pyproject.toml by content
 
 
 def cache_dir() -> str:
-    explicit = os.environ.get("MESHREADY_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "meshready", "validate")
+    return str(user_cache_dir("validate"))
 
 
 def key_for(argv: list[str]) -> str:
