@@ -306,6 +306,14 @@ def parse_url(text: str) -> str:
     bad = _CONTROL_OR_SPACE.search(text)
     if bad:
         raise ValueError(f"has a space or control character at position {bad.start()}")
+    # Brackets are checked before urlsplit: how it treats text after `]` differs between
+    # Python patch releases (3.11.4 began refusing it), and the message should not.
+    authority = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)", text)
+    if authority and authority.group(1).startswith("["):
+        close = authority.group(1).find("]")
+        rest = authority.group(1)[close + 1 :] if close >= 0 else ""
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"has {rest!r} after the IPv6 address")
     try:
         parts = urlsplit(text)
     except ValueError as err:  # e.g. an unclosed `[`
