@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import MESHREADY, run_cli
 from meshready.commands import validate as command
 from meshready.config import load_config
 from meshready.render import discover_targets, render_targets
@@ -471,3 +472,34 @@ def test_rendered_errors_point_into_the_source_file(tmp_path: Path):
     check = run_cli("check", cwd=tmp_path)
     assert check.returncode == 1
     assert "base/sa.yaml:5: ServiceAccount dev-app" in check.stdout
+
+
+def test_a_configuration_created_after_a_cached_run_is_seen(tmp_path: Path):
+    """A run without any pyproject.toml, then one is created that changes the Kubernetes
+    version: the second run must not replay the first one's result."""
+    env = {**os.environ, "MESHREADY_CACHE_DIR": str(tmp_path / "cache")}
+    work = tmp_path / "work"
+    work.mkdir()
+    # flowcontrol v1beta3 is served by 1.26..1.31 only: valid on 1.29, no schema on 1.33.
+    (work / "fc.yaml").write_text(
+        "apiVersion: flowcontrol.apiserver.k8s.io/v1beta3\nkind: PriorityLevelConfiguration\n"
+        "metadata:\n  name: p\nspec:\n  type: Exempt\n"
+    )
+    first = subprocess.run(
+        [MESHREADY, "validate", "fc.yaml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    (work / "pyproject.toml").write_text('[tool.meshready]\nkubernetes_version = "1.29"\n')
+    second = subprocess.run(
+        [MESHREADY, "validate", "fc.yaml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode != second.returncode, (first.stdout, second.stdout)

@@ -52,12 +52,13 @@ def _stat(path: str) -> list[int] | None:
     return [stat.st_mtime_ns, stat.st_size]
 
 
-def _config_file(repo: str | None) -> str | None:
+def _config_file(repo: str | None) -> str:
+    """The configuration a run reads, whether it exists yet or not: creating one later
+    (with a kubernetes_version, say) must invalidate a result made without it."""
     from meshready.config import CONFIG_FILE, find_repo_root
 
     candidate = find_repo_root(None if repo is None else __import__("pathlib").Path(repo))
-    path = candidate / CONFIG_FILE
-    return str(path) if path.is_file() else None
+    return str(candidate / CONFIG_FILE)
 
 
 def store(
@@ -77,7 +78,7 @@ def store(
     entry = {
         # Its content, not its mtime: an edit of kubernetes_version or validate_crd_dirs
         # can keep the size, and land within the mtime's granularity.
-        "config": {config: _digest(config)} if config else {},
+        "config": {config: _digest(config)},  # None while it does not exist
         "given": given,
         "ignore": list(ignore_patterns or ()),
         "files": {name: _digest(name) for name in files},
