@@ -534,24 +534,28 @@ spec:
     assert "MR106" in {f.rule.id for f in report.findings}
 
 
-def test_mesh_virtualservices_conflict_only_within_one_export_scope(tmp_path: Path):
-    def vs(name: str, export: str) -> str:
+def test_mesh_virtualservices_conflict_where_some_namespace_sees_both(tmp_path: Path):
+    def vs(name: str, export: str, namespace: str = "hello") -> str:
         return f"""\
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {{name: {name}, namespace: hello}}
+metadata: {{name: {name}, namespace: {namespace}}}
 spec:
-  hosts: [hellosvc]
+  hosts: [hellosvc.hello.svc.cluster.local]
   {export}
   http:
-  - route: [{{destination: {{host: hellosvc}}}}]
+  - route: [{{destination: {{host: hellosvc.hello.svc.cluster.local}}}}]
 """
 
     both = run(APP + vs("a", "") + vs("b", "exportTo: ['*']"), tmp_path)
     assert istio_findings(both) == [("MR307", "a"), ("MR307", "b")]
-    apart = run(APP + vs("a", "exportTo: ['.']") + vs("b", "exportTo: ['*']"), tmp_path)
-    assert istio_findings(apart) == []
+    # Exported everywhere and to its own namespace: the sidecars of `hello` see both.
+    overlapping = run(APP + vs("a", "exportTo: ['.']") + vs("b", "exportTo: ['*']"), tmp_path)
+    assert istio_findings(overlapping) == [("MR307", "a"), ("MR307", "b")]
+    # Each visible in its own namespace only: no sidecar sees both.
+    apart = run(APP + vs("a", "exportTo: ['.']") + vs("b", "exportTo: ['.']", "web"), tmp_path)
+    assert [f for f in istio_findings(apart) if f[0] == "MR307"] == []
 
 
 @pytest.mark.parametrize(

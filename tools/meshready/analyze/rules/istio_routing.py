@@ -325,21 +325,27 @@ def _export_scopes(vs: K8sObject) -> set[str]:
     return {namespace_of(vs) if e == "." else e for e in export}
 
 
-def _mesh_hosts(ctx: Context) -> dict[tuple[str, str], list[K8sObject]]:
-    """(export scope, fully qualified host) -> the mesh-bound VirtualServices defining it."""
+def _mesh_hosts(ctx: Context) -> dict[str, list[tuple[set[str], K8sObject]]]:
+    """Fully qualified host -> (export scopes, VirtualService) of every mesh-bound
+    VirtualService defining it."""
     table = ctx.derived.get("istio-mesh-hosts")
     if table is None:
         table = {}
         for vs in ctx.objects_by_kind.get((NETWORKING, "VirtualService"), ()):
             if not bound_to_mesh(vs):
                 continue
-            for scope in _export_scopes(vs):
-                for host in as_list(get(vs.obj, ("spec", "hosts"))):
-                    key = (scope, fqdn(str(host), namespace_of(vs)))
-                    if vs not in table.setdefault(key, []):
-                        table[key].append(vs)
+            scopes = _export_scopes(vs)
+            for host in as_list(get(vs.obj, ("spec", "hosts"))):
+                entries = table.setdefault(fqdn(str(host), namespace_of(vs)), [])
+                if all(other is not vs for _, other in entries):
+                    entries.append((scopes, vs))
         ctx.derived["istio-mesh-hosts"] = table
     return table
+
+
+def _visible_together(a: set[str], b: set[str]) -> bool:
+    """Whether some namespace sees both: `*` is every namespace."""
+    return "*" in a or "*" in b or bool(a & b)
 
 
 @rule(
@@ -363,13 +369,13 @@ def vs_conflicting_mesh_hosts(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService") or not bound_to_mesh(item):
         return
     table = _mesh_hosts(ctx)
+    mine = _export_scopes(item)
     for k, host in enumerate(as_list(get(item.obj, ("spec", "hosts")))):
         others: list[str] = []
-        for scope in sorted(_export_scopes(item)):
-            for other in table.get((scope, fqdn(str(host), namespace_of(item))), ()):
-                name = f"{namespace_of(other)}/{other.name}"
-                if other is not item and name not in others:
-                    others.append(name)
+        for scopes, other in table.get(fqdn(str(host), namespace_of(item)), ()):
+            name = f"{namespace_of(other)}/{other.name}"
+            if other is not item and _visible_together(mine, scopes) and name not in others:
+                others.append(name)
         if others:
             yield Hit(("spec", "hosts", k), f"{host} also in VirtualService {', '.join(others)}")
 
