@@ -11,7 +11,15 @@ from meshready.manifests.names import name_problem
 K8S_NAMES = "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/"
 
 
-@rule(
+def invalid_object_name(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not subject.name:
+        return
+    problem = name_problem(subject.kind, subject.name)
+    if problem:
+        yield Hit(("metadata", "name"), problem)
+
+
+rule(
     id="MR401",
     name="invalid-object-name",
     severity=Severity.ERROR,
@@ -33,10 +41,4 @@ K8S_NAMES = "https://kubernetes.io/docs/concepts/overview/working-with-objects/n
     ),
     deliberate="None: no cluster accepts the name.",
     reference=K8S_NAMES,
-)
-def invalid_object_name(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if not subject.name:
-        return
-    problem = name_problem(subject.kind, subject.name)
-    if problem:
-        yield Hit(("metadata", "name"), problem)
+)(invalid_object_name)

@@ -203,7 +203,15 @@ def gateway_workloads(gateway: K8sObject, ctx: Context) -> list[Workload]:
 # ---------------------------------------------------------------- Gateway rules
 
 
-@rule(
+def gateway_selector_no_workload(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if item.kind != "Gateway" or item.api_group != NETWORKING or ctx.settings.external_gateways:
+        return
+    selector = string_map(get(item.obj, ("spec", "selector")))
+    if selector and not gateway_workloads(item, ctx):
+        yield Hit(("spec", "selector"), selector_text(selector))
+
+
+rule(
     id="MR313",
     name="gateway-selector-no-workload",
     severity=Severity.WARNING,
@@ -222,13 +230,7 @@ def gateway_workloads(gateway: K8sObject, ctx: Context) -> list[Workload]:
         "`istio: ingressgateway`), deploy the gateway in this target, or set "
         "`external_gateways = true` for the target when the gateway is installed elsewhere."
     ),
-)
-def gateway_selector_no_workload(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if item.kind != "Gateway" or item.api_group != NETWORKING or ctx.settings.external_gateways:
-        return
-    selector = string_map(get(item.obj, ("spec", "selector")))
-    if selector and not gateway_workloads(item, ctx):
-        yield Hit(("spec", "selector"), selector_text(selector))
+)(gateway_selector_no_workload)
 
 
 def _service_ports_of(workloads: list[Workload], ctx: Context) -> tuple[set[int], bool]:
@@ -246,21 +248,6 @@ def _service_ports_of(workloads: list[Workload], ctx: Context) -> tuple[set[int]
     return numbers, any_service
 
 
-@rule(
-    id="MR314",
-    name="gateway-port-not-on-service",
-    severity=Severity.WARNING,
-    scope=Scope.ISTIO,
-    message="Gateway server port is not a port of the gateway workload's Service",
-    description=(
-        "A Gateway server opens a listener on its port in the gateway pods, but clients reach "
-        "the gateway through its Kubernetes Service: a port the Service does not expose (as "
-        "`port` or `targetPort`) cannot be reached from outside (IST0162 "
-        "GatewayPortNotDefinedOnService). Checked only when the gateway workload and its "
-        "Service are part of the input."
-    ),
-    remediation="Add the port to the gateway's Service, or use a port the Service exposes.",
-)
 def gateway_port_not_on_service(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if item.kind != "Gateway" or item.api_group != NETWORKING:
         return
@@ -275,6 +262,23 @@ def gateway_port_not_on_service(item: K8sObject, ctx: Context) -> Iterator[Hit]:
                 ("spec", "servers", i, "port", "number"),
                 f"port {number} (Services expose {', '.join(map(str, sorted(ports)))})",
             )
+
+
+rule(
+    id="MR314",
+    name="gateway-port-not-on-service",
+    severity=Severity.WARNING,
+    scope=Scope.ISTIO,
+    message="Gateway server port is not a port of the gateway workload's Service",
+    description=(
+        "A Gateway server opens a listener on its port in the gateway pods, but clients reach "
+        "the gateway through its Kubernetes Service: a port the Service does not expose (as "
+        "`port` or `targetPort`) cannot be reached from outside (IST0162 "
+        "GatewayPortNotDefinedOnService). Checked only when the gateway workload and its "
+        "Service are part of the input."
+    ),
+    remediation="Add the port to the gateway's Service, or use a port the Service exposes.",
+)(gateway_port_not_on_service)
 
 
 def server_hosts(server: dict, gateway_namespace: str) -> list[tuple[str, str]]:
@@ -292,19 +296,6 @@ def server_hosts(server: dict, gateway_namespace: str) -> list[tuple[str, str]]:
     return found
 
 
-@rule(
-    id="MR315",
-    name="gateway-conflict",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="another Gateway has the same selector, port and an overlapping host",
-    description=(
-        "Two Gateways that select the same gateway pods and open the same port for hosts that "
-        "overlap give the proxy two servers for one host: which one wins is undefined and TLS "
-        "settings may be taken from the wrong one (IST0145 ConflictingGateways)."
-    ),
-    remediation="Merge the servers into one Gateway, or give them distinct hosts or ports.",
-)
 def gateway_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if item.kind != "Gateway" or item.api_group != NETWORKING:
         return
@@ -335,26 +326,24 @@ def gateway_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             )
 
 
+rule(
+    id="MR315",
+    name="gateway-conflict",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="another Gateway has the same selector, port and an overlapping host",
+    description=(
+        "Two Gateways that select the same gateway pods and open the same port for hosts that "
+        "overlap give the proxy two servers for one host: which one wins is undefined and TLS "
+        "settings may be taken from the wrong one (IST0145 ConflictingGateways)."
+    ),
+    remediation="Merge the servers into one Gateway, or give them distinct hosts or ports.",
+)(gateway_conflict)
+
+
 _TLS_MODES_NEEDING_CERT = frozenset({"SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"})
 
 
-@rule(
-    id="MR316",
-    name="gateway-tls-credential",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="Gateway server terminates TLS without a certificate",
-    description=(
-        "A server with `tls.mode` SIMPLE, MUTUAL or OPTIONAL_MUTUAL must name its certificate, "
-        "as `credentialName` (a Secret in the gateway workload's namespace) or as "
-        "`serverCertificate` and `privateKey` files; an HTTPS server needs a `tls` block. "
-        "Istio rejects or ignores such a server, and its port serves nothing."
-    ),
-    remediation=(
-        "Set `tls.credentialName` to the Secret holding the certificate (or the file paths), "
-        "or use `tls.mode: PASSTHROUGH` / `ISTIO_MUTUAL` where the gateway does not terminate TLS."
-    ),
-)
 def gateway_tls_credential(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if item.kind != "Gateway" or item.api_group != NETWORKING:
         return
@@ -374,3 +363,22 @@ def gateway_tls_credential(item: K8sObject, ctx: Context) -> Iterator[Hit]:
                 ("spec", "servers", i, "tls"),
                 f"tls.mode {mode} on port {get(server, ('port', 'number'))}",
             )
+
+
+rule(
+    id="MR316",
+    name="gateway-tls-credential",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="Gateway server terminates TLS without a certificate",
+    description=(
+        "A server with `tls.mode` SIMPLE, MUTUAL or OPTIONAL_MUTUAL must name its certificate, "
+        "as `credentialName` (a Secret in the gateway workload's namespace) or as "
+        "`serverCertificate` and `privateKey` files; an HTTPS server needs a `tls` block. "
+        "Istio rejects or ignores such a server, and its port serves nothing."
+    ),
+    remediation=(
+        "Set `tls.credentialName` to the Secret holding the certificate (or the file paths), "
+        "or use `tls.mode: PASSTHROUGH` / `ISTIO_MUTUAL` where the gateway does not terminate TLS."
+    ),
+)(gateway_tls_credential)

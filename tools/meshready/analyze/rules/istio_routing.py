@@ -86,22 +86,6 @@ def _host(destination: dict[str, Any]) -> str:
     return host if isinstance(host, str) else ""
 
 
-@rule(
-    id="MR301",
-    name="vs-gateway-not-found",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="VirtualService names a Gateway that is not in the input",
-    description=(
-        "A VirtualService is bound to the Gateways in its `gateways` list (`name` in its own "
-        "namespace, `namespace/name` elsewhere, `mesh` for the sidecars). A name that matches "
-        "no Gateway binds the routes to nothing, and the traffic they were meant for gets 404 "
-        "(IST0101 ReferencedResourceNotFound). Reported when the Gateway's namespace is part of "
-        "the input (its Namespace, a Service, a workload or a Gateway is in it); a Gateway "
-        "elsewhere (e.g. a shared `istio-system/public-gateway`) is assumed to exist."
-    ),
-    remediation="Correct the Gateway name (and its namespace prefix), or add the Gateway.",
-)
 def vs_gateway_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
@@ -117,7 +101,35 @@ def vs_gateway_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             yield Hit(("spec", "gateways", i), f"{ref!r} (looked for Gateway {key[0]}/{key[1]})")
 
 
-@rule(
+rule(
+    id="MR301",
+    name="vs-gateway-not-found",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="VirtualService names a Gateway that is not in the input",
+    description=(
+        "A VirtualService is bound to the Gateways in its `gateways` list (`name` in its own "
+        "namespace, `namespace/name` elsewhere, `mesh` for the sidecars). A name that matches "
+        "no Gateway binds the routes to nothing, and the traffic they were meant for gets 404 "
+        "(IST0101 ReferencedResourceNotFound). Reported when the Gateway's namespace is part of "
+        "the input (its Namespace, a Service, a workload or a Gateway is in it); a Gateway "
+        "elsewhere (e.g. a shared `istio-system/public-gateway`) is assumed to exist."
+    ),
+    remediation="Correct the Gateway name (and its namespace prefix), or add the Gateway.",
+)(vs_gateway_not_found)
+
+
+def vs_destination_host_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not _is(item, "VirtualService"):
+        return
+    index = istio_index(ctx)
+    for path, destination in destinations(item):
+        host = _host(destination)
+        if host and index.resolve(host, namespace_of(item)).missing_in_input:
+            yield Hit((*path, "host"), f"{host} ({fqdn(host, namespace_of(item))})")
+
+
+rule(
     id="MR302",
     name="vs-destination-host-not-found",
     severity=Severity.ERROR,
@@ -136,18 +148,20 @@ def vs_gateway_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "Correct the host (use the fully qualified name for a Service of another namespace), "
         "or add the Service."
     ),
-)
-def vs_destination_host_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+)(vs_destination_host_not_found)
+
+
+def vs_destination_external_host(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
     index = istio_index(ctx)
     for path, destination in destinations(item):
         host = _host(destination)
-        if host and index.resolve(host, namespace_of(item)).missing_in_input:
-            yield Hit((*path, "host"), f"{host} ({fqdn(host, namespace_of(item))})")
+        if host and index.resolve(host, namespace_of(item)).external:
+            yield Hit((*path, "host"), host + _did_you_mean(host, index.services))
 
 
-@rule(
+rule(
     id="MR303",
     name="vs-destination-external-host",
     severity=Severity.WARNING,
@@ -163,15 +177,7 @@ def vs_destination_host_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit
         "Add a ServiceEntry for the host next to the VirtualService, or, if it is defined "
         "elsewhere on purpose, lower this rule's severity for the target."
     ),
-)
-def vs_destination_external_host(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if not _is(item, "VirtualService"):
-        return
-    index = istio_index(ctx)
-    for path, destination in destinations(item):
-        host = _host(destination)
-        if host and index.resolve(host, namespace_of(item)).external:
-            yield Hit((*path, "host"), host + _did_you_mean(host, index.services))
+)(vs_destination_external_host)
 
 
 def _did_you_mean(host: str, services: dict) -> str:
@@ -193,20 +199,6 @@ def _declared_ports(found: Any) -> list[int]:
     return sorted({v for v in values if isinstance(v, int)})
 
 
-@rule(
-    id="MR304",
-    name="vs-destination-port",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="VirtualService destination port is missing or not a port of its service",
-    description=(
-        "A destination to a service with more than one port must say which one "
-        "(`port.number`); Istio cannot pick for it (IST0112 "
-        "VirtualServiceDestinationPortSelectorRequired). A port number the Service or "
-        "ServiceEntry does not declare routes to nothing (IST0101, host:port not found)."
-    ),
-    remediation="Set `destination.port.number` to one of the service's ports.",
-)
 def vs_destination_port(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
@@ -228,22 +220,22 @@ def vs_destination_port(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             )
 
 
-@rule(
-    id="MR305",
-    name="vs-subset-not-found",
+rule(
+    id="MR304",
+    name="vs-destination-port",
     severity=Severity.ERROR,
     scope=Scope.ISTIO,
-    message="VirtualService routes to a subset no DestinationRule defines for the host",
+    message="VirtualService destination port is missing or not a port of its service",
     description=(
-        "A destination `subset` is a named subset of a DestinationRule for the same host. "
-        "Without it the proxy has no cluster for the subset, and every request routed there "
-        "fails with 503 NR (IST0101, subset not found)."
+        "A destination to a service with more than one port must say which one "
+        "(`port.number`); Istio cannot pick for it (IST0112 "
+        "VirtualServiceDestinationPortSelectorRequired). A port number the Service or "
+        "ServiceEntry does not declare routes to nothing (IST0101, host:port not found)."
     ),
-    remediation=(
-        "Define the subset in the host's DestinationRule (with the version labels of its "
-        "pods), or correct the subset name."
-    ),
-)
+    remediation="Set `destination.port.number` to one of the service's ports.",
+)(vs_destination_port)
+
+
 def vs_subset_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
@@ -263,29 +255,28 @@ def vs_subset_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             yield Hit((*path, "subset"), f"{subset!r} (subsets of {found.host}: {defined})")
 
 
+rule(
+    id="MR305",
+    name="vs-subset-not-found",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="VirtualService routes to a subset no DestinationRule defines for the host",
+    description=(
+        "A destination `subset` is a named subset of a DestinationRule for the same host. "
+        "Without it the proxy has no cluster for the subset, and every request routed there "
+        "fails with 503 NR (IST0101, subset not found)."
+    ),
+    remediation=(
+        "Define the subset in the host's DestinationRule (with the version labels of its "
+        "pods), or correct the subset name."
+    ),
+)(vs_subset_not_found)
+
+
 def _mesh_host(host: str) -> bool:
     return "." not in host or host.endswith(CLUSTER_SUFFIX)
 
 
-@rule(
-    id="MR306",
-    name="vs-host-not-in-gateway",
-    severity=Severity.WARNING,
-    scope=Scope.ISTIO,
-    message="VirtualService host is not among the hosts of its Gateway",
-    description=(
-        "A Gateway accepts only the hosts its servers list (`host`, `*.example.com`, `*`, and "
-        "`namespace/host` to admit VirtualServices of one namespace only; `./host` is the "
-        "Gateway's own namespace). A VirtualService host the Gateway does not list is never "
-        "routed through that Gateway (IST0132 VirtualServiceHostNotFoundInGateway). Hosts of a "
-        "VirtualService that is also bound to `mesh` and are Service names are for the "
-        "sidecars, and not expected on the Gateway."
-    ),
-    remediation=(
-        "Add the host to the Gateway's server `hosts` (with the VirtualService's namespace if "
-        "prefixed), or bind the VirtualService to the Gateway that serves the host."
-    ),
-)
 def vs_host_not_in_gateway(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
@@ -318,6 +309,27 @@ def vs_host_not_in_gateway(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             )
 
 
+rule(
+    id="MR306",
+    name="vs-host-not-in-gateway",
+    severity=Severity.WARNING,
+    scope=Scope.ISTIO,
+    message="VirtualService host is not among the hosts of its Gateway",
+    description=(
+        "A Gateway accepts only the hosts its servers list (`host`, `*.example.com`, `*`, and "
+        "`namespace/host` to admit VirtualServices of one namespace only; `./host` is the "
+        "Gateway's own namespace). A VirtualService host the Gateway does not list is never "
+        "routed through that Gateway (IST0132 VirtualServiceHostNotFoundInGateway). Hosts of a "
+        "VirtualService that is also bound to `mesh` and are Service names are for the "
+        "sidecars, and not expected on the Gateway."
+    ),
+    remediation=(
+        "Add the host to the Gateway's server `hosts` (with the VirtualService's namespace if "
+        "prefixed), or bind the VirtualService to the Gateway that serves the host."
+    ),
+)(vs_host_not_in_gateway)
+
+
 def _export_scopes(vs: K8sObject) -> set[str]:
     export = [str(e) for e in as_list(get(vs.obj, ("spec", "exportTo")))]
     if not export or "*" in export:
@@ -348,7 +360,22 @@ def _visible_together(a: set[str], b: set[str]) -> bool:
     return "*" in a or "*" in b or bool(a & b)
 
 
-@rule(
+def vs_conflicting_mesh_hosts(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not _is(item, "VirtualService") or not bound_to_mesh(item):
+        return
+    table = _mesh_hosts(ctx)
+    mine = _export_scopes(item)
+    for k, host in enumerate(as_list(get(item.obj, ("spec", "hosts")))):
+        others: list[str] = []
+        for scopes, other in table.get(fqdn(str(host), namespace_of(item)), ()):
+            name = f"{namespace_of(other)}/{other.name}"
+            if other is not item and _visible_together(mine, scopes) and name not in others:
+                others.append(name)
+        if others:
+            yield Hit(("spec", "hosts", k), f"{host} also in VirtualService {', '.join(others)}")
+
+
+rule(
     id="MR307",
     name="vs-conflicting-mesh-hosts",
     severity=Severity.ERROR,
@@ -364,20 +391,7 @@ def _visible_together(a: set[str], b: set[str]) -> bool:
         "Merge the routes into one VirtualService for the host, or bind the second one to a "
         "Gateway only."
     ),
-)
-def vs_conflicting_mesh_hosts(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if not _is(item, "VirtualService") or not bound_to_mesh(item):
-        return
-    table = _mesh_hosts(ctx)
-    mine = _export_scopes(item)
-    for k, host in enumerate(as_list(get(item.obj, ("spec", "hosts")))):
-        others: list[str] = []
-        for scopes, other in table.get(fqdn(str(host), namespace_of(item)), ()):
-            name = f"{namespace_of(other)}/{other.name}"
-            if other is not item and _visible_together(mine, scopes) and name not in others:
-                others.append(name)
-        if others:
-            yield Hit(("spec", "hosts", k), f"{host} also in VirtualService {', '.join(others)}")
+)(vs_conflicting_mesh_hosts)
 
 
 def _canonical(match: Any) -> str:
@@ -433,7 +447,14 @@ def _route_walk(vs: K8sObject) -> Iterator[tuple[str, Path, str]]:
                 catch_all = label
 
 
-@rule(
+def vs_unreachable_route(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if _is(item, "VirtualService"):
+        for what, path, detail in _route_walk(item):
+            if what == "unreachable":
+                yield Hit(path, detail)
+
+
+rule(
     id="MR308",
     name="vs-unreachable-route",
     severity=Severity.WARNING,
@@ -445,15 +466,17 @@ def _route_walk(vs: K8sObject) -> Iterator[tuple[str, Path, str]]:
         "a rule whose matches all repeat earlier ones (IST0130 VirtualServiceUnreachableRule)."
     ),
     remediation="Move the catch-all rule last, or remove or change the rule that is never used.",
-)
-def vs_unreachable_route(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+)(vs_unreachable_route)
+
+
+def vs_shadowed_match(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if _is(item, "VirtualService"):
         for what, path, detail in _route_walk(item):
-            if what == "unreachable":
+            if what == "shadowed":
                 yield Hit(path, detail)
 
 
-@rule(
+rule(
     id="MR309",
     name="vs-shadowed-match",
     severity=Severity.INFO,
@@ -465,27 +488,9 @@ def vs_unreachable_route(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "through its other matches; the repeated one is dead configuration, or a typo."
     ),
     remediation="Remove the repeated match or change it to what it was meant to match.",
-)
-def vs_shadowed_match(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if _is(item, "VirtualService"):
-        for what, path, detail in _route_walk(item):
-            if what == "shadowed":
-                yield Hit(path, detail)
+)(vs_shadowed_match)
 
 
-@rule(
-    id="MR310",
-    name="vs-route-weights",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="VirtualService route weights do not sum to 100",
-    description=(
-        "When a route has more than one destination, their `weight`s are percentages of the "
-        "traffic and must sum to 100 (a missing weight counts as 0); Istio rejects the "
-        "VirtualService otherwise. A single destination may omit its weight."
-    ),
-    remediation="Make the weights of the route's destinations add up to 100.",
-)
 def vs_route_weights(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "VirtualService"):
         return
@@ -506,7 +511,33 @@ def vs_route_weights(item: K8sObject, ctx: Context) -> Iterator[Hit]:
                 )
 
 
-@rule(
+rule(
+    id="MR310",
+    name="vs-route-weights",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="VirtualService route weights do not sum to 100",
+    description=(
+        "When a route has more than one destination, their `weight`s are percentages of the "
+        "traffic and must sum to 100 (a missing weight counts as 0); Istio rejects the "
+        "VirtualService otherwise. A single destination may omit its weight."
+    ),
+    remediation="Make the weights of the route's destinations add up to 100.",
+)(vs_route_weights)
+
+
+def dr_host_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not _is(item, "DestinationRule"):
+        return
+    host = get(item.obj, ("spec", "host"))
+    if not isinstance(host, str) or not host or "*" in host:
+        return
+    found = istio_index(ctx).resolve(host, namespace_of(item))
+    if found.missing_in_input or found.external:
+        yield Hit(("spec", "host"), f"{host} ({found.host})")
+
+
+rule(
     id="MR311",
     name="dr-host-not-found",
     severity=Severity.WARNING,
@@ -523,35 +554,9 @@ def vs_route_weights(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "Correct the host (the fully qualified name for a Service of another namespace), or "
         "add a ServiceEntry for a host outside the mesh."
     ),
-)
-def dr_host_not_found(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if not _is(item, "DestinationRule"):
-        return
-    host = get(item.obj, ("spec", "host"))
-    if not isinstance(host, str) or not host or "*" in host:
-        return
-    found = istio_index(ctx).resolve(host, namespace_of(item))
-    if found.missing_in_input or found.external:
-        yield Hit(("spec", "host"), f"{host} ({found.host})")
+)(dr_host_not_found)
 
 
-@rule(
-    id="MR312",
-    name="dr-subset-selects-no-pods",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="DestinationRule subset labels select no pod of its Service",
-    description=(
-        "A subset is the pods of the host's Service that also carry the subset's labels. If no "
-        "pod template selected by the Service has them, the subset is empty and requests "
-        "routed to it fail with 503 UH, no healthy upstream (IST0173 "
-        "DestinationRuleSubsetNotSelectPods). The partner of the version-label rule MR103."
-    ),
-    remediation=(
-        "Make the subset labels equal to the version labels of the intended pods, deploy those "
-        "pods, or remove the subset."
-    ),
-)
 def dr_subset_selects_no_pods(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if not _is(item, "DestinationRule"):
         return
@@ -574,6 +579,25 @@ def dr_subset_selects_no_pods(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             )
 
 
+rule(
+    id="MR312",
+    name="dr-subset-selects-no-pods",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="DestinationRule subset labels select no pod of its Service",
+    description=(
+        "A subset is the pods of the host's Service that also carry the subset's labels. If no "
+        "pod template selected by the Service has them, the subset is empty and requests "
+        "routed to it fail with 503 UH, no healthy upstream (IST0173 "
+        "DestinationRuleSubsetNotSelectPods). The partner of the version-label rule MR103."
+    ),
+    remediation=(
+        "Make the subset labels equal to the version labels of the intended pods, deploy those "
+        "pods, or remove the subset."
+    ),
+)(dr_subset_selects_no_pods)
+
+
 def _subset_routed_hosts(ctx: Context) -> dict[str, list[K8sObject]]:
     """Fully qualified host -> mesh-bound VirtualServices that route that host of theirs
     to subsets (a version split for the sidecars)."""
@@ -593,7 +617,23 @@ def _subset_routed_hosts(ctx: Context) -> dict[str, list[K8sObject]]:
     return table
 
 
-@rule(
+def ingress_skips_subset_routing(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if not _is(item, "VirtualService") or bound_to_mesh(item):
+        return
+    table = _subset_routed_hosts(ctx)
+    if not table:
+        return
+    for path, destination in destinations(item):
+        host = _host(destination)
+        if not host or destination.get("subset"):
+            continue
+        splitting = table.get(fqdn(host, namespace_of(item)), [])
+        if splitting:
+            names = ", ".join(f"{namespace_of(vs)}/{vs.name}" for vs in splitting)
+            yield Hit((*path, "host"), f"{host}: split by subset in VirtualService {names}")
+
+
+rule(
     id="MR324",
     name="ingress-skips-subset-routing",
     severity=Severity.WARNING,
@@ -610,18 +650,4 @@ def _subset_routed_hosts(ctx: Context) -> dict[str, list[K8sObject]]:
         "Route the Gateway's VirtualService by the same subsets and weights, or bind the "
         "splitting VirtualService to the Gateway as well as to `mesh`."
     ),
-)
-def ingress_skips_subset_routing(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if not _is(item, "VirtualService") or bound_to_mesh(item):
-        return
-    table = _subset_routed_hosts(ctx)
-    if not table:
-        return
-    for path, destination in destinations(item):
-        host = _host(destination)
-        if not host or destination.get("subset"):
-            continue
-        splitting = table.get(fqdn(host, namespace_of(item)), [])
-        if splitting:
-            names = ", ".join(f"{namespace_of(vs)}/{vs.name}" for vs in splitting)
-            yield Hit((*path, "host"), f"{host}: split by subset in VirtualService {names}")
+)(ingress_skips_subset_routing)

@@ -71,20 +71,6 @@ def _same_kind(item: K8sObject, ctx: Context) -> list[K8sObject]:
     ]
 
 
-@rule(
-    id="MR317",
-    name="workload-selector-conflict",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="another Sidecar or Telemetry of the namespace selects the same workload",
-    description=(
-        "A workload gets the configuration of one Sidecar and of one Telemetry of its "
-        "namespace. When two of the same kind select the same pods with their workload "
-        "selectors, which one applies is undefined (IST0110 "
-        "ConflictingSidecarWorkloadSelectors, IST0159 ConflictingTelemetryWorkloadSelectors)."
-    ),
-    remediation="Make the workload selectors disjoint, or merge the two objects.",
-)
 def workload_selector_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if (item.api_group, item.kind) not in ONE_PER_WORKLOAD:
         return
@@ -102,7 +88,31 @@ def workload_selector_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
             )
 
 
-@rule(
+rule(
+    id="MR317",
+    name="workload-selector-conflict",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="another Sidecar or Telemetry of the namespace selects the same workload",
+    description=(
+        "A workload gets the configuration of one Sidecar and of one Telemetry of its "
+        "namespace. When two of the same kind select the same pods with their workload "
+        "selectors, which one applies is undefined (IST0110 "
+        "ConflictingSidecarWorkloadSelectors, IST0159 ConflictingTelemetryWorkloadSelectors)."
+    ),
+    remediation="Make the workload selectors disjoint, or merge the two objects.",
+)(workload_selector_conflict)
+
+
+def multiple_namespace_defaults(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if (item.api_group, item.kind) not in ONE_PER_WORKLOAD or _selector(item):
+        return
+    others = [o.name for o in _same_kind(item, ctx) if not _selector(o)]
+    if others:
+        yield Hit(("spec",), f"also {item.kind} {', '.join(others)}")
+
+
+rule(
     id="MR318",
     name="multiple-namespace-defaults",
     severity=Severity.ERROR,
@@ -115,16 +125,27 @@ def workload_selector_conflict(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "MultipleTelemetriesWithoutWorkloadSelectors)."
     ),
     remediation="Keep one selector-less object of each kind per namespace; give the others a selector.",
-)
-def multiple_namespace_defaults(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if (item.api_group, item.kind) not in ONE_PER_WORKLOAD or _selector(item):
+)(multiple_namespace_defaults)
+
+
+def policy_selects_no_workload(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    path = SELECTOR_PATHS.get((item.api_group, item.kind))
+    if path is None:
         return
-    others = [o.name for o in _same_kind(item, ctx) if not _selector(o)]
-    if others:
-        yield Hit(("spec",), f"also {item.kind} {', '.join(others)}")
+    spec = as_dict(item.obj.get("spec"))
+    if "targetRef" in spec or "targetRefs" in spec:
+        return
+    selector = _selector(item)
+    candidates = _candidates(item, ctx)
+    if (
+        selector
+        and candidates
+        and not any(labels_match(selector, w.pod_labels) for w in candidates)
+    ):
+        yield Hit(path, selector_text(selector))
 
 
-@rule(
+rule(
     id="MR319",
     name="policy-selects-no-workload",
     severity=Severity.WARNING,
@@ -141,22 +162,7 @@ def multiple_namespace_defaults(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         "`targetRef(s)`, are not checked."
     ),
     remediation="Make the selector equal to labels of the intended pod template.",
-)
-def policy_selects_no_workload(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    path = SELECTOR_PATHS.get((item.api_group, item.kind))
-    if path is None:
-        return
-    spec = as_dict(item.obj.get("spec"))
-    if "targetRef" in spec or "targetRefs" in spec:
-        return
-    selector = _selector(item)
-    candidates = _candidates(item, ctx)
-    if (
-        selector
-        and candidates
-        and not any(labels_match(selector, w.pod_labels) for w in candidates)
-    ):
-        yield Hit(path, selector_text(selector))
+)(policy_selects_no_workload)
 
 
 def _identities(item: K8sObject) -> Iterator[tuple[Path, str]]:
@@ -177,25 +183,6 @@ def parse_principal(principal: str) -> tuple[str, str] | None:
     return (parts[2], parts[4]) if parts[2] and parts[4] else None
 
 
-@rule(
-    id="MR320",
-    name="authz-principal-unknown-sa",
-    severity=Severity.WARNING,
-    scope=Scope.ISTIO,
-    message="AuthorizationPolicy principal names a ServiceAccount that is not in the input",
-    description=(
-        "A principal `cluster.local/ns/NAMESPACE/sa/ACCOUNT` is the mTLS identity of pods "
-        "running as that ServiceAccount. If the account does not exist, no client has that "
-        "identity: an ALLOW rule allows nobody and a DENY rule denies nobody, silently. "
-        "Checked only for namespaces that are part of the input (a gateway's account in "
-        "istio-system is assumed to exist), and the `default` account always exists; an "
-        "account some workload of the input runs as is taken as existing."
-    ),
-    remediation=(
-        "Correct the namespace or account name (a workload's `serviceAccountName`), or add "
-        "the ServiceAccount."
-    ),
-)
 def authz_principal_unknown_sa(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if item.kind != "AuthorizationPolicy" or item.api_group != SECURITY:
         return
@@ -217,6 +204,27 @@ def authz_principal_unknown_sa(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         ):
             continue
         yield Hit(path, f"{principal}: no ServiceAccount {namespace}/{account}")
+
+
+rule(
+    id="MR320",
+    name="authz-principal-unknown-sa",
+    severity=Severity.WARNING,
+    scope=Scope.ISTIO,
+    message="AuthorizationPolicy principal names a ServiceAccount that is not in the input",
+    description=(
+        "A principal `cluster.local/ns/NAMESPACE/sa/ACCOUNT` is the mTLS identity of pods "
+        "running as that ServiceAccount. If the account does not exist, no client has that "
+        "identity: an ALLOW rule allows nobody and a DENY rule denies nobody, silently. "
+        "Checked only for namespaces that are part of the input (a gateway's account in "
+        "istio-system is assumed to exist), and the `default` account always exists; an "
+        "account some workload of the input runs as is taken as existing."
+    ),
+    remediation=(
+        "Correct the namespace or account name (a workload's `serviceAccountName`), or add "
+        "the ServiceAccount."
+    ),
+)(authz_principal_unknown_sa)
 
 
 def _disabled_tls(dr: K8sObject) -> Iterator[Path]:
@@ -259,22 +267,6 @@ def _strict_policy(service: Service, ctx: Context) -> K8sObject | None:
     return None
 
 
-@rule(
-    id="MR321",
-    name="mtls-strict-tls-disabled",
-    severity=Severity.ERROR,
-    scope=Scope.ISTIO,
-    message="DestinationRule disables TLS to pods whose PeerAuthentication is STRICT",
-    description=(
-        "With PeerAuthentication STRICT the server-side proxies accept only mutual TLS. A "
-        "DestinationRule with `tls.mode: DISABLE` for the same host makes clients send "
-        "plain text, and every connection is reset (Istio's MTLSPolicyConflict, IST0113)."
-    ),
-    remediation=(
-        "Remove the `tls` block (auto mTLS picks ISTIO_MUTUAL) or set `tls.mode: ISTIO_MUTUAL`; "
-        "or relax the PeerAuthentication to PERMISSIVE for that workload or port."
-    ),
-)
 def mtls_strict_tls_disabled(item: K8sObject, ctx: Context) -> Iterator[Hit]:
     if item.kind != "DestinationRule" or item.api_group != NETWORKING:
         return
@@ -304,6 +296,24 @@ def mtls_strict_tls_disabled(item: K8sObject, ctx: Context) -> Iterator[Hit]:
                     f"PeerAuthentication {namespace_of(strict)}/{strict.name}",
                 )
             return
+
+
+rule(
+    id="MR321",
+    name="mtls-strict-tls-disabled",
+    severity=Severity.ERROR,
+    scope=Scope.ISTIO,
+    message="DestinationRule disables TLS to pods whose PeerAuthentication is STRICT",
+    description=(
+        "With PeerAuthentication STRICT the server-side proxies accept only mutual TLS. A "
+        "DestinationRule with `tls.mode: DISABLE` for the same host makes clients send "
+        "plain text, and every connection is reset (Istio's MTLSPolicyConflict, IST0113)."
+    ),
+    remediation=(
+        "Remove the `tls` block (auto mTLS picks ISTIO_MUTUAL) or set `tls.mode: ISTIO_MUTUAL`; "
+        "or relax the PeerAuthentication to PERMISSIVE for that workload or port."
+    ),
+)(mtls_strict_tls_disabled)
 
 
 # API groups of Istio kinds that are gone, with what replaced them.
@@ -363,7 +373,17 @@ def _deprecated_fields(item: K8sObject) -> Iterator[tuple[Path, str]]:
             yield ("spec", "filters"), "filters was removed: use configPatches"
 
 
-@rule(
+def istio_deprecated_field(item: K8sObject, ctx: Context) -> Iterator[Hit]:
+    replacement = REMOVED_KINDS.get(item.api_group)
+    if replacement is not None:
+        yield Hit(("apiVersion",), f"{item.api_group} {item.kind}: use {replacement}")
+        return
+    if item.api_group == NETWORKING:
+        for path, detail in _deprecated_fields(item):
+            yield Hit(path, detail)
+
+
+rule(
     id="MR322",
     name="istio-deprecated-field",
     severity=Severity.WARNING,
@@ -378,15 +398,7 @@ def _deprecated_fields(item: K8sObject) -> Iterator[tuple[Path, str]]:
         "`filters`; the rbac.istio.io, authentication.istio.io and config.istio.io kinds."
     ),
     remediation="Use the replacement the finding names.",
-)
-def istio_deprecated_field(item: K8sObject, ctx: Context) -> Iterator[Hit]:
-    replacement = REMOVED_KINDS.get(item.api_group)
-    if replacement is not None:
-        yield Hit(("apiVersion",), f"{item.api_group} {item.kind}: use {replacement}")
-        return
-    if item.api_group == NETWORKING:
-        for path, detail in _deprecated_fields(item):
-            yield Hit(path, detail)
+)(istio_deprecated_field)
 
 
 # Pod annotations Istio's annotation reference marks deprecated, with their replacement.
@@ -401,7 +413,19 @@ DEPRECATED_ANNOTATIONS: dict[str, str] = {
 MIXER_ANNOTATION_PREFIX = "policy.istio.io/"
 
 
-@rule(
+def istio_deprecated_annotation(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    annotations = workload.pod_annotations
+    if not annotations:
+        return
+    base = (*workload.template_path, "metadata", "annotations")
+    for key in annotations:
+        if key in DEPRECATED_ANNOTATIONS:
+            yield Hit((*base, key), f"{key}: {DEPRECATED_ANNOTATIONS[key]}")
+        elif key.startswith(MIXER_ANNOTATION_PREFIX):
+            yield Hit((*base, key), f"{key}: Mixer was removed in Istio 1.8")
+
+
+rule(
     id="MR323",
     name="istio-deprecated-annotation",
     severity=Severity.INFO,
@@ -414,14 +438,4 @@ MIXER_ANNOTATION_PREFIX = "policy.istio.io/"
         "next upgrade (IST0135 DeprecatedAnnotation)."
     ),
     remediation="Replace the annotation as the finding says, or remove it.",
-)
-def istio_deprecated_annotation(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    annotations = workload.pod_annotations
-    if not annotations:
-        return
-    base = (*workload.template_path, "metadata", "annotations")
-    for key in annotations:
-        if key in DEPRECATED_ANNOTATIONS:
-            yield Hit((*base, key), f"{key}: {DEPRECATED_ANNOTATIONS[key]}")
-        elif key.startswith(MIXER_ANNOTATION_PREFIX):
-            yield Hit((*base, key), f"{key}: Mixer was removed in Istio 1.8")
+)(istio_deprecated_annotation)

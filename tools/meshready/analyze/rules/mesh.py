@@ -222,7 +222,12 @@ def first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str | None:
 ISTIO_DOCS = "https://istio.io/latest/docs"
 
 
-@rule(
+def workload_without_service(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    if not ctx.services_of.get(id(workload)):
+        yield Hit((*workload.template_path, "metadata", "labels"))
+
+
+rule(
     id="MR101",
     name="workload-without-service",
     severity=Severity.ERROR,
@@ -248,13 +253,25 @@ ISTIO_DOCS = "https://istio.io/latest/docs"
         "suppress with `MR101: client only, calls X`, or add the identity-only Service."
     ),
     reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
-)
-def workload_without_service(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    if not ctx.services_of.get(id(workload)):
-        yield Hit((*workload.template_path, "metadata", "labels"))
+)(workload_without_service)
 
 
-@rule(
+def service_port_protocol(service: Service, ctx: Context) -> Iterator[Hit]:
+    for port in service.ports:
+        if port_protocol(port) is None:
+            name = port.spec.get("name")
+            app_protocol = port.spec.get("appProtocol")
+            if app_protocol:
+                detail = f"port {port.number} has appProtocol {app_protocol!r}, unknown to Istio"
+                yield Hit((*port.path, "appProtocol"), detail)
+                continue
+            detail = (
+                f"port {port.number} named {name!r}" if name else f"port {port.number} has no name"
+            )
+            yield Hit((*port.path, "name") if name else port.path, detail)
+
+
+rule(
     id="MR102",
     name="service-port-protocol",
     severity=Severity.ERROR,
@@ -280,23 +297,21 @@ def workload_without_service(workload: Workload, ctx: Context) -> Iterator[Hit]:
         "`appProtocol: tcp` to say so (no sniffing delay), or suppress with a reason."
     ),
     reference=f"{ISTIO_DOCS}/ops/configuration/traffic-management/protocol-selection/",
-)
-def service_port_protocol(service: Service, ctx: Context) -> Iterator[Hit]:
-    for port in service.ports:
-        if port_protocol(port) is None:
-            name = port.spec.get("name")
-            app_protocol = port.spec.get("appProtocol")
-            if app_protocol:
-                detail = f"port {port.number} has appProtocol {app_protocol!r}, unknown to Istio"
-                yield Hit((*port.path, "appProtocol"), detail)
-                continue
-            detail = (
-                f"port {port.number} named {name!r}" if name else f"port {port.number} has no name"
-            )
-            yield Hit((*port.path, "name") if name else port.path, detail)
+)(service_port_protocol)
 
 
-@rule(
+def pod_app_version_labels(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    labels = workload.pod_labels
+    missing = [
+        what
+        for what, keys in (("app", APP_LABELS), ("version", VERSION_LABELS))
+        if first_label(labels, keys) is None
+    ]
+    if missing:
+        yield Hit((*workload.template_path, "metadata", "labels"), "no " + " and no ".join(missing))
+
+
+rule(
     id="MR103",
     name="pod-app-version-labels",
     severity=Severity.ERROR,
@@ -319,33 +334,9 @@ def service_port_protocol(service: Service, ctx: Context) -> Iterator[Hit]:
         "`MR103: one version only`."
     ),
     reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
-)
-def pod_app_version_labels(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    labels = workload.pod_labels
-    missing = [
-        what
-        for what, keys in (("app", APP_LABELS), ("version", VERSION_LABELS))
-        if first_label(labels, keys) is None
-    ]
-    if missing:
-        yield Hit((*workload.template_path, "metadata", "labels"), "no " + " and no ".join(missing))
+)(pod_app_version_labels)
 
 
-@rule(
-    id="MR104",
-    name="workload-app-version-labels",
-    severity=Severity.WARNING,
-    scope=Scope.WORKLOAD,
-    message="workload object lacks an app or version label",
-    description=(
-        "Cloud Service Mesh asks for labelled Deployments as well as pods, so that tools "
-        "and people selecting workloads by app and version find the object, not only its pods."
-    ),
-    remediation="Add the same `app` and `version` labels to the workload's own metadata.",
-    upstream="Istio itself reads only the pod's labels; this is a Cloud Service Mesh convention.",
-    deliberate='Lower it for the target (`severity = { MR104 = "info" }`) if you do not select workloads by label.',
-    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
-)
 def workload_app_version_labels(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if workload.kind == "Pod":
         return  # its metadata is the pod template, checked by MR103
@@ -359,29 +350,23 @@ def workload_app_version_labels(workload: Workload, ctx: Context) -> Iterator[Hi
         yield Hit(("metadata", "labels"), "no " + " and no ".join(missing))
 
 
-@rule(
-    id="MR105",
-    name="conflicting-port-protocols",
-    severity=Severity.ERROR,
+rule(
+    id="MR104",
+    name="workload-app-version-labels",
+    severity=Severity.WARNING,
     scope=Scope.WORKLOAD,
-    message="two Services selecting this workload use one port number with different protocols",
+    message="workload object lacks an app or version label",
     description=(
-        "Istio builds one inbound listener per port of a pod. If two Services that select the "
-        "pod give the same port number different protocols (HTTP in one, TCP in the other), "
-        "only one protocol can win, and traffic of the other breaks. Protocols are compared "
-        "as Istio selects them: `http2` and `appProtocol: kubernetes.io/h2c` are the same, "
-        "and so are `https` and `tls` (a sidecar does not terminate TLS)."
+        "Cloud Service Mesh asks for labelled Deployments as well as pods, so that tools "
+        "and people selecting workloads by app and version find the object, not only its pods."
     ),
-    remediation="Use one protocol per port number across all Services that select the pod, or different port numbers.",
-    upstream=(
-        "Istio picks one protocol per inbound port and reports the conflict only in its "
-        'logs. Pods that opt out of injection (`sidecar.istio.io/inject: "false"`) have no '
-        "listener and are not checked."
-    ),
-    deliberate="There is no safe deliberate form; give each protocol its own port number.",
-    reference=f"{ISTIO_DOCS}/ops/configuration/traffic-management/protocol-selection/",
-    needs_sidecar=True,
-)
+    remediation="Add the same `app` and `version` labels to the workload's own metadata.",
+    upstream="Istio itself reads only the pod's labels; this is a Cloud Service Mesh convention.",
+    deliberate='Lower it for the target (`severity = { MR104 = "info" }`) if you do not select workloads by label.',
+    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
+)(workload_app_version_labels)
+
+
 def conflicting_port_protocols(workload: Workload, ctx: Context) -> Iterator[Hit]:
     seen: dict[object, tuple[str, str]] = {}
     reported: set[object] = set()
@@ -403,7 +388,38 @@ def conflicting_port_protocols(workload: Workload, ctx: Context) -> Iterator[Hit
                 )
 
 
-@rule(
+rule(
+    id="MR105",
+    name="conflicting-port-protocols",
+    severity=Severity.ERROR,
+    scope=Scope.WORKLOAD,
+    message="two Services selecting this workload use one port number with different protocols",
+    description=(
+        "Istio builds one inbound listener per port of a pod. If two Services that select the "
+        "pod give the same port number different protocols (HTTP in one, TCP in the other), "
+        "only one protocol can win, and traffic of the other breaks. Protocols are compared "
+        "as Istio selects them: `http2` and `appProtocol: kubernetes.io/h2c` are the same, "
+        "and so are `https` and `tls` (a sidecar does not terminate TLS)."
+    ),
+    remediation="Use one protocol per port number across all Services that select the pod, or different port numbers.",
+    upstream=(
+        "Istio picks one protocol per inbound port and reports the conflict only in its "
+        'logs. Pods that opt out of injection (`sidecar.istio.io/inject: "false"`) have no '
+        "listener and are not checked."
+    ),
+    deliberate="There is no safe deliberate form; give each protocol its own port number.",
+    reference=f"{ISTIO_DOCS}/ops/configuration/traffic-management/protocol-selection/",
+    needs_sidecar=True,
+)(conflicting_port_protocols)
+
+
+def service_selects_nothing(service: Service, ctx: Context) -> Iterator[Hit]:
+    # A Service without a selector has manually managed endpoints (or is ExternalName).
+    if service.selector and not ctx.workloads_of.get(id(service)):
+        yield Hit(("spec", "selector"), ", ".join(f"{k}={v}" for k, v in service.selector.items()))
+
+
+rule(
     id="MR106",
     name="service-selects-nothing",
     severity=Severity.WARNING,
@@ -422,39 +438,9 @@ def conflicting_port_protocols(workload: Workload, ctx: Context) -> Iterator[Hit
         "`MR106: pods deployed by X`."
     ),
     reference="https://kubernetes.io/docs/concepts/services-networking/service/",
-)
-def service_selects_nothing(service: Service, ctx: Context) -> Iterator[Hit]:
-    # A Service without a selector has manually managed endpoints (or is ExternalName).
-    if service.selector and not ctx.workloads_of.get(id(service)):
-        yield Hit(("spec", "selector"), ", ".join(f"{k}={v}" for k, v in service.selector.items()))
+)(service_selects_nothing)
 
 
-@rule(
-    id="MR107",
-    name="service-target-port",
-    severity=Severity.ERROR,
-    scope=Scope.SERVICE,
-    message="Service targetPort is not a containerPort of the pods it selects",
-    description=(
-        "Traffic is sent to the targetPort (by number, or by the name of a containerPort). "
-        "If the selected pods do not declare it, a named targetPort resolves to nothing, "
-        "and Istio does not know the port as an inbound port of the workload. Pods that "
-        "declare no port at all are client-only: their Service exists for identity (MR101) "
-        "and is not checked, so that MR101, MR107 and MR210 never ask for each other's "
-        "opposite. Reported once per Service port."
-    ),
-    remediation="Point targetPort at a declared containerPort (by name or number), or declare the port in the container.",
-    upstream=(
-        "Kubernetes sends a numeric targetPort to the pod whether declared or not, and a named "
-        "one only to pods declaring that name; Istio builds inbound listeners from the "
-        "Service ports matching the pod's ports."
-    ),
-    deliberate=(
-        "An application that listens on a port it does not declare: declare it (declaring "
-        "is harmless), or suppress with `MR107: <why>`."
-    ),
-    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
-)
 def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
     serving = [
         (workload, numbers, names)
@@ -480,7 +466,46 @@ def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
             yield Hit(path, f"targetPort {target!r} in {shown}")
 
 
-@rule(
+rule(
+    id="MR107",
+    name="service-target-port",
+    severity=Severity.ERROR,
+    scope=Scope.SERVICE,
+    message="Service targetPort is not a containerPort of the pods it selects",
+    description=(
+        "Traffic is sent to the targetPort (by number, or by the name of a containerPort). "
+        "If the selected pods do not declare it, a named targetPort resolves to nothing, "
+        "and Istio does not know the port as an inbound port of the workload. Pods that "
+        "declare no port at all are client-only: their Service exists for identity (MR101) "
+        "and is not checked, so that MR101, MR107 and MR210 never ask for each other's "
+        "opposite. Reported once per Service port."
+    ),
+    remediation="Point targetPort at a declared containerPort (by name or number), or declare the port in the container.",
+    upstream=(
+        "Kubernetes sends a numeric targetPort to the pod whether declared or not, and a named "
+        "one only to pods declaring that name; Istio builds inbound listeners from the "
+        "Service ports matching the pod's ports."
+    ),
+    deliberate=(
+        "An application that listens on a port it does not declare: declare it (declaring "
+        "is harmless), or suppress with `MR107: <why>`."
+    ),
+    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
+)(service_target_port)
+
+
+def probe_port_undeclared(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    for container in workload.app_containers:
+        numbers, names = container.port_numbers(), container.port_names()
+        for probe, port, path in container.probe_ports:
+            declared = port in numbers if isinstance(port, int) else str(port) in names
+            if not declared:
+                yield Hit(
+                    (*container.path, *path), f"{probe} port {port!r} of container {container.name}"
+                )
+
+
+rule(
     id="MR108",
     name="probe-port-undeclared",
     severity=Severity.WARNING,
@@ -499,16 +524,7 @@ def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
     deliberate="A debug or admin port probed on purpose: declare it anyway, or suppress with a reason.",
     reference=f"{ISTIO_DOCS}/ops/configuration/mesh/app-health-check/",
     needs_sidecar=True,
-)
-def probe_port_undeclared(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.app_containers:
-        numbers, names = container.port_numbers(), container.port_names()
-        for probe, port, path in container.probe_ports:
-            declared = port in numbers if isinstance(port, int) else str(port) in names
-            if not declared:
-                yield Hit(
-                    (*container.path, *path), f"{probe} port {port!r} of container {container.name}"
-                )
+)(probe_port_undeclared)
 
 
 # Kinds whose selector must match their template (the API server or controller checks).
@@ -525,25 +541,6 @@ _SELECTOR_KINDS = frozenset(
 )
 
 
-@rule(
-    id="MR109",
-    name="selector-template-mismatch",
-    severity=Severity.ERROR,
-    scope=Scope.WORKLOAD,
-    message="workload selector does not match its own pod template labels",
-    description=(
-        "The API server rejects a Deployment, StatefulSet, DaemonSet or ReplicaSet whose "
-        "selector does not match its template; an overlay that relabels only one side is "
-        "the usual cause, and it is cheaper to learn that here than at apply time."
-    ),
-    remediation="Make `spec.selector.matchLabels` a subset of `spec.template.metadata.labels`.",
-    upstream=(
-        "The API server refuses the object (`selector does not match template labels`); "
-        "an Argo Rollout with a mismatch is accepted and never becomes healthy."
-    ),
-    deliberate="None: such an object cannot run. Fix the labels.",
-    reference="https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#selector",
-)
 def selector_template_mismatch(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if workload.kind not in _SELECTOR_KINDS:
         return  # a Pod, a CronJob, or a kind whose selector rules we do not know
@@ -564,27 +561,27 @@ def selector_template_mismatch(workload: Workload, ctx: Context) -> Iterator[Hit
         yield Hit(("spec", "selector"))
 
 
-@rule(
-    id="MR110",
-    name="envoy-uid",
+rule(
+    id="MR109",
+    name="selector-template-mismatch",
     severity=Severity.ERROR,
     scope=Scope.WORKLOAD,
-    message="runAsUser or runAsGroup is 1337, the UID of the Envoy sidecar",
+    message="workload selector does not match its own pod template labels",
     description=(
-        "Istio's iptables rules let traffic of UID 1337 (and GID 1337) bypass the proxy, so "
-        "that Envoy's own traffic is not captured again. An application running as 1337 "
-        "escapes the mesh: no mTLS, no policy, no telemetry. The effective value counts: a "
-        "container's own setting over the pod's."
+        "The API server rejects a Deployment, StatefulSet, DaemonSet or ReplicaSet whose "
+        "selector does not match its template; an overlay that relabels only one side is "
+        "the usual cause, and it is cheaper to learn that here than at apply time."
     ),
-    remediation="Run the application under any other UID and GID.",
+    remediation="Make `spec.selector.matchLabels` a subset of `spec.template.metadata.labels`.",
     upstream=(
-        "istio-iptables excludes `--uid-owner 1337` and `--gid-owner 1337` from redirection; "
-        "Istio does not warn about an application using them."
+        "The API server refuses the object (`selector does not match template labels`); "
+        "an Argo Rollout with a mismatch is accepted and never becomes healthy."
     ),
-    deliberate='None for a meshed pod; a pod deliberately outside the mesh opts out with `sidecar.istio.io/inject: "false"`.',
-    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
-    needs_sidecar=True,
-)
+    deliberate="None: such an object cannot run. Fix the labels.",
+    reference="https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#selector",
+)(selector_template_mismatch)
+
+
 def envoy_uid(workload: Workload, ctx: Context) -> Iterator[Hit]:
     pod = workload.pod_security_context
     pod_path = (*workload.pod_spec_path, "securityContext")
@@ -605,23 +602,29 @@ def envoy_uid(workload: Workload, ctx: Context) -> Iterator[Hit]:
                 yield Hit((*path, field_), f"{field_} of {where}")
 
 
-@rule(
-    id="MR111",
-    name="envoy-reserved-port",
+rule(
+    id="MR110",
+    name="envoy-uid",
     severity=Severity.ERROR,
     scope=Scope.WORKLOAD,
-    message="container or probe uses a port reserved by the Envoy sidecar",
+    message="runAsUser or runAsGroup is 1337, the UID of the Envoy sidecar",
     description=(
-        "The sidecar listens on 15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053 and "
-        "15090 in the pod's network namespace; an application port among them clashes with "
-        "the proxy and either fails to bind or is shadowed."
+        "Istio's iptables rules let traffic of UID 1337 (and GID 1337) bypass the proxy, so "
+        "that Envoy's own traffic is not captured again. An application running as 1337 "
+        "escapes the mesh: no mTLS, no policy, no telemetry. The effective value counts: a "
+        "container's own setting over the pod's."
     ),
-    remediation="Move the application port out of the 150xx range Istio reserves.",
-    upstream="Istio documents the ports as reserved; the pod starts and one side fails to bind.",
-    deliberate="None for a meshed pod.",
-    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/#ports-used-by-istio",
+    remediation="Run the application under any other UID and GID.",
+    upstream=(
+        "istio-iptables excludes `--uid-owner 1337` and `--gid-owner 1337` from redirection; "
+        "Istio does not warn about an application using them."
+    ),
+    deliberate='None for a meshed pod; a pod deliberately outside the mesh opts out with `sidecar.istio.io/inject: "false"`.',
+    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/",
     needs_sidecar=True,
-)
+)(envoy_uid)
+
+
 def envoy_reserved_port(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         for i, port in enumerate(container.ports):
@@ -637,7 +640,31 @@ def envoy_reserved_port(workload: Workload, ctx: Context) -> Iterator[Hit]:
                 )
 
 
-@rule(
+rule(
+    id="MR111",
+    name="envoy-reserved-port",
+    severity=Severity.ERROR,
+    scope=Scope.WORKLOAD,
+    message="container or probe uses a port reserved by the Envoy sidecar",
+    description=(
+        "The sidecar listens on 15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053 and "
+        "15090 in the pod's network namespace; an application port among them clashes with "
+        "the proxy and either fails to bind or is shadowed."
+    ),
+    remediation="Move the application port out of the 150xx range Istio reserves.",
+    upstream="Istio documents the ports as reserved; the pod starts and one side fails to bind.",
+    deliberate="None for a meshed pod.",
+    reference=f"{ISTIO_DOCS}/ops/deployment/application-requirements/#ports-used-by-istio",
+    needs_sidecar=True,
+)(envoy_reserved_port)
+
+
+def host_network(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    if workload.pod_spec.get("hostNetwork") is True:
+        yield Hit((*workload.pod_spec_path, "hostNetwork"))
+
+
+rule(
     id="MR112",
     name="host-network",
     severity=Severity.WARNING,
@@ -655,10 +682,7 @@ def envoy_reserved_port(workload: Workload, ctx: Context) -> Iterator[Hit]:
     ),
     reference=f"{ISTIO_DOCS}/setup/additional-setup/sidecar-injection/",
     needs_sidecar=True,
-)
-def host_network(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    if workload.pod_spec.get("hostNetwork") is True:
-        yield Hit((*workload.pod_spec_path, "hostNetwork"))
+)(host_network)
 
 
 def namespace_problem(labels: dict[str, str]) -> tuple[bool, str | None]:
@@ -694,7 +718,18 @@ def pod_opts_in(workload: Workload) -> bool:
     )
 
 
-@rule(
+def namespace_injection(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
+    if isinstance(subject, Workload):
+        yield from _workload_injection(subject, ctx)
+    elif subject.kind == "Namespace" and subject.name not in SYSTEM_NAMESPACES:
+        if subject.name in ctx.workload_namespaces:
+            return  # reported on its workloads, with what their pods say
+        _, problem = namespace_problem(subject.labels)
+        if problem is not None:
+            yield Hit(("metadata", "labels") if subject.labels else ("metadata",), problem)
+
+
+rule(
     id="MR113",
     name="namespace-injection",
     severity=Severity.ERROR,
@@ -730,16 +765,7 @@ def pod_opts_in(workload: Workload) -> bool:
     ),
     reference=f"{ISTIO_DOCS}/setup/additional-setup/sidecar-injection/",
     needs_sidecar=True,
-)
-def namespace_injection(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
-    if isinstance(subject, Workload):
-        yield from _workload_injection(subject, ctx)
-    elif subject.kind == "Namespace" and subject.name not in SYSTEM_NAMESPACES:
-        if subject.name in ctx.workload_namespaces:
-            return  # reported on its workloads, with what their pods say
-        _, problem = namespace_problem(subject.labels)
-        if problem is not None:
-            yield Hit(("metadata", "labels") if subject.labels else ("metadata",), problem)
+)(namespace_injection)
 
 
 def _workload_injection(workload: Workload, ctx: Context) -> Iterator[Hit]:
@@ -780,7 +806,22 @@ def _annotation_places(subject: K8sObject) -> list[tuple[str, tuple, dict[str, A
     return places
 
 
-@rule(
+def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
+    for resource, path, present in _annotation_places(subject):
+        for key in present:
+            kinds = ISTIO_ANNOTATIONS.get(str(key))
+            if kinds is None or "Any" in kinds or resource in kinds:
+                continue
+            if kinds == _POD and isinstance(subject, Workload):
+                where = f"{key} belongs on the pod template"
+            else:
+                where = f"{key} is read on {', '.join(sorted(kinds))} only, not on {resource}"
+            yield Hit((*path, key), where)
+    if isinstance(subject, Workload) and subject.kind != "Pod" and INJECT in subject.labels:
+        yield Hit(("metadata", "labels", INJECT), f"label {INJECT} belongs on the pod template")
+
+
+rule(
     id="MR114",
     name="misplaced-istio-annotation",
     severity=Severity.WARNING,
@@ -799,23 +840,20 @@ def _annotation_places(subject: K8sObject) -> list[tuple[str, tuple, dict[str, A
     upstream="`istioctl analyze` reports the same as IST0107 (MisplacedAnnotation).",
     deliberate="None: the annotation has no effect where it is. Move or remove it.",
     reference=f"{ISTIO_DOCS}/reference/config/annotations/",
-)
-def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
-    for resource, path, present in _annotation_places(subject):
-        for key in present:
-            kinds = ISTIO_ANNOTATIONS.get(str(key))
-            if kinds is None or "Any" in kinds or resource in kinds:
-                continue
-            if kinds == _POD and isinstance(subject, Workload):
-                where = f"{key} belongs on the pod template"
-            else:
-                where = f"{key} is read on {', '.join(sorted(kinds))} only, not on {resource}"
-            yield Hit((*path, key), where)
-    if isinstance(subject, Workload) and subject.kind != "Pod" and INJECT in subject.labels:
-        yield Hit(("metadata", "labels", INJECT), f"label {INJECT} belongs on the pod template")
+)(misplaced_istio_annotation)
 
 
-@rule(
+def unknown_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
+    for _, path, present in _annotation_places(subject):
+        for key in map(str, present):
+            if key.startswith(REMOVED_MIXER_PREFIX):
+                continue  # known, and gone with Mixer: MR323 says so
+            if istio_annotation(key) and key not in ISTIO_ANNOTATIONS:
+                close = difflib.get_close_matches(key, ISTIO_ANNOTATIONS, n=1, cutoff=0.8)
+                yield Hit((*path, key), f"{key} (did you mean {close[0]}?)" if close else key)
+
+
+rule(
     id="MR115",
     name="unknown-istio-annotation",
     severity=Severity.WARNING,
@@ -834,12 +872,4 @@ def misplaced_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit
         "domain: suppress with `MR115: <annotation> is read by ...`."
     ),
     reference=f"{ISTIO_DOCS}/reference/config/annotations/",
-)
-def unknown_istio_annotation(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
-    for _, path, present in _annotation_places(subject):
-        for key in map(str, present):
-            if key.startswith(REMOVED_MIXER_PREFIX):
-                continue  # known, and gone with Mixer: MR323 says so
-            if istio_annotation(key) and key not in ISTIO_ANNOTATIONS:
-                close = difflib.get_close_matches(key, ISTIO_ANNOTATIONS, n=1, cutoff=0.8)
-                yield Hit((*path, key), f"{key} (did you mean {close[0]}?)" if close else key)
+)(unknown_istio_annotation)

@@ -34,7 +34,21 @@ def _security_context_path(container: Container) -> tuple:
     return (*container.path, "securityContext") if container.security_context else container.path
 
 
-@rule(
+def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    pod = workload.pod_security_context
+    for container in workload.all_containers:
+        own = container.security_context
+        non_root = own.get("runAsNonRoot", pod.get("runAsNonRoot"))
+        user = own.get("runAsUser", pod.get("runAsUser"))
+        if user == 0:
+            yield Hit((*container.path, "securityContext"), f"{_where(container)} runs as UID 0")
+        elif non_root is not True:
+            yield Hit(
+                _security_context_path(container), f"{_where(container)} has no runAsNonRoot: true"
+            )
+
+
+rule(
     id="MR201",
     name="run-as-non-root",
     severity=Severity.ERROR,
@@ -52,22 +66,17 @@ def _security_context_path(container: Container) -> tuple:
     upstream="Pod Security `restricted` rejects the pod unless `runAsNonRoot` is true on the pod or every container (a container's `false` overrides the pod's `true`), and rejects `runAsUser: 0`.",
     deliberate="An image that must start as root (it drops privileges itself): suppress with `MR201: <image> needs root to <why>` and keep the namespace at `baseline`.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    pod = workload.pod_security_context
+)(run_as_non_root)
+
+
+def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         own = container.security_context
-        non_root = own.get("runAsNonRoot", pod.get("runAsNonRoot"))
-        user = own.get("runAsUser", pod.get("runAsUser"))
-        if user == 0:
-            yield Hit((*container.path, "securityContext"), f"{_where(container)} runs as UID 0")
-        elif non_root is not True:
-            yield Hit(
-                _security_context_path(container), f"{_where(container)} has no runAsNonRoot: true"
-            )
+        if own.get("allowPrivilegeEscalation") is not False:
+            yield Hit(_security_context_path(container), _where(container))
 
 
-@rule(
+rule(
     id="MR202",
     name="allow-privilege-escalation",
     severity=Severity.ERROR,
@@ -81,15 +90,17 @@ def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Pod Security `restricted` rejects a container whose `allowPrivilegeEscalation` is not explicitly false.",
     deliberate="None under `restricted`; a namespace at `baseline` accepts it: suppress with the reason the process needs setuid.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit]:
+)(allow_privilege_escalation)
+
+
+def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         own = container.security_context
-        if own.get("allowPrivilegeEscalation") is not False:
+        if own.get("readOnlyRootFilesystem") is not True:
             yield Hit(_security_context_path(container), _where(container))
 
 
-@rule(
+rule(
     id="MR203",
     name="read-only-root-filesystem",
     severity=Severity.WARNING,
@@ -103,30 +114,9 @@ def allow_privilege_escalation(workload: Workload, ctx: Context) -> Iterator[Hit
     upstream="Pod Security does not require it (no profile checks `readOnlyRootFilesystem`); it is hardening beyond `restricted`.",
     deliberate="An application that writes to its image's filesystem: suppress with `MR203: writes to /path` or lower the rule per target.",
     reference="https://kubernetes.io/docs/tasks/configure-pod-container/security-context/",
-)
-def read_only_root_filesystem(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.all_containers:
-        own = container.security_context
-        if own.get("readOnlyRootFilesystem") is not True:
-            yield Hit(_security_context_path(container), _where(container))
+)(read_only_root_filesystem)
 
 
-@rule(
-    id="MR204",
-    name="drop-all-capabilities",
-    severity=Severity.ERROR,
-    scope=Scope.WORKLOAD,
-    message="container does not drop ALL capabilities",
-    description=(
-        "The restricted profile requires `capabilities.drop: [ALL]` and allows adding back "
-        "only NET_BIND_SERVICE; default capabilities such as NET_RAW allow spoofing traffic "
-        "inside the cluster."
-    ),
-    remediation="Set `securityContext.capabilities.drop: [ALL]`; add back only NET_BIND_SERVICE if needed.",
-    upstream="Pod Security `restricted` requires `drop` to contain `ALL`, compared exactly (`all` is rejected), and allows `add` to contain only `NET_BIND_SERVICE`, again exactly (`CAP_NET_BIND_SERVICE` is rejected).",
-    deliberate="A container that needs a capability (NET_ADMIN for a CNI agent): suppress with the capability and why, and keep its namespace at `privileged`.",
-    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
 def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         own = container.security_context
@@ -143,7 +133,35 @@ def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
             yield Hit((*path, "add"), f"{_where(container)} adds {', '.join(extra)}")
 
 
-@rule(
+rule(
+    id="MR204",
+    name="drop-all-capabilities",
+    severity=Severity.ERROR,
+    scope=Scope.WORKLOAD,
+    message="container does not drop ALL capabilities",
+    description=(
+        "The restricted profile requires `capabilities.drop: [ALL]` and allows adding back "
+        "only NET_BIND_SERVICE; default capabilities such as NET_RAW allow spoofing traffic "
+        "inside the cluster."
+    ),
+    remediation="Set `securityContext.capabilities.drop: [ALL]`; add back only NET_BIND_SERVICE if needed.",
+    upstream="Pod Security `restricted` requires `drop` to contain `ALL`, compared exactly (`all` is rejected), and allows `add` to contain only `NET_BIND_SERVICE`, again exactly (`CAP_NET_BIND_SERVICE` is rejected).",
+    deliberate="A container that needs a capability (NET_ADMIN for a CNI agent): suppress with the capability and why, and keep its namespace at `privileged`.",
+    reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
+)(drop_all_capabilities)
+
+
+def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    pod_type = as_dict(workload.pod_security_context.get("seccompProfile")).get("type")
+    for container in workload.all_containers:
+        own = container.security_context
+        kind = as_dict(own.get("seccompProfile")).get("type", pod_type)
+        if kind not in SECCOMP_ALLOWED:
+            shown = f"seccompProfile {kind}" if kind else "no seccompProfile"
+            yield Hit(_security_context_path(container), f"{_where(container)} has {shown}")
+
+
+rule(
     id="MR205",
     name="seccomp-runtime-default",
     severity=Severity.ERROR,
@@ -158,18 +176,16 @@ def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Pod Security `restricted` requires `seccompProfile.type` `RuntimeDefault` or `Localhost` on the pod or every container; `Unconfined` is rejected.",
     deliberate="A workload that needs system calls the default profile blocks: ship a `Localhost` profile instead of suppressing.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    pod_type = as_dict(workload.pod_security_context.get("seccompProfile")).get("type")
+)(seccomp_runtime_default)
+
+
+def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
-        own = container.security_context
-        kind = as_dict(own.get("seccompProfile")).get("type", pod_type)
-        if kind not in SECCOMP_ALLOWED:
-            shown = f"seccompProfile {kind}" if kind else "no seccompProfile"
-            yield Hit(_security_context_path(container), f"{_where(container)} has {shown}")
+        if container.security_context.get("privileged") is True:
+            yield Hit((*container.path, "securityContext", "privileged"), _where(container))
 
 
-@rule(
+rule(
     id="MR206",
     name="privileged-container",
     severity=Severity.ERROR,
@@ -180,14 +196,16 @@ def seccomp_runtime_default(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Pod Security `baseline` (and so `restricted`) rejects privileged containers.",
     deliberate="A node-level agent: suppress with `MR206: <agent> manages the node` and run it in a `privileged` namespace.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.all_containers:
-        if container.security_context.get("privileged") is True:
-            yield Hit((*container.path, "securityContext", "privileged"), _where(container))
+)(privileged_container)
 
 
-@rule(
+def host_pid_ipc(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    for field_ in ("hostPID", "hostIPC"):
+        if workload.pod_spec.get(field_) is True:
+            yield Hit((*workload.pod_spec_path, field_), field_)
+
+
+rule(
     id="MR207",
     name="host-pid-ipc",
     severity=Severity.ERROR,
@@ -201,14 +219,20 @@ def privileged_container(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Pod Security `baseline` rejects `hostPID` and `hostIPC`.",
     deliberate="A node monitoring agent: suppress with the reason, in a `privileged` namespace.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def host_pid_ipc(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for field_ in ("hostPID", "hostIPC"):
-        if workload.pod_spec.get(field_) is True:
-            yield Hit((*workload.pod_spec_path, field_), field_)
+)(host_pid_ipc)
 
 
-@rule(
+def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    for i, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
+        if isinstance(volume, dict) and "hostPath" in volume:
+            path = get(volume, ("hostPath", "path"), "?")
+            yield Hit(
+                (*workload.pod_spec_path, "volumes", i, "hostPath"),
+                f"volume {volume.get('name', i)} mounts {path}",
+            )
+
+
+rule(
     id="MR208",
     name="host-path-volume",
     severity=Severity.ERROR,
@@ -222,18 +246,23 @@ def host_pid_ipc(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Pod Security `baseline` rejects every hostPath volume.",
     deliberate="A log collector reading /var/log: suppress with the path and why, in a `privileged` namespace.",
     reference="https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-)
-def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for i, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
-        if isinstance(volume, dict) and "hostPath" in volume:
-            path = get(volume, ("hostPath", "path"), "?")
-            yield Hit(
-                (*workload.pod_spec_path, "volumes", i, "hostPath"),
-                f"volume {volume.get('name', i)} mounts {path}",
-            )
+)(host_path_volume)
 
 
-@rule(
+def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    for container in workload.all_containers:
+        resources = as_dict(container.spec.get("resources"))
+        missing = [
+            f"{section}.{name}"
+            for section, name in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
+            if as_dict(resources.get(section)).get(name) in (None, "")
+        ]
+        if missing:
+            path = (*container.path, "resources") if resources else container.path
+            yield Hit(path, f"{_where(container)} has no {', '.join(missing)}")
+
+
+rule(
     id="MR209",
     name="container-resources",
     severity=Severity.WARNING,
@@ -248,21 +277,21 @@ def host_path_volume(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes schedules pods without requests as BestEffort and evicts them first; no Pod Security profile checks resources. The sidecar has requests of its own.",
     deliberate="Resources set by a VerticalPodAutoscaler or a LimitRange: suppress with `MR209: set by <what>`.",
     reference="https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",
-)
-def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    for container in workload.all_containers:
-        resources = as_dict(container.spec.get("resources"))
-        missing = [
-            f"{section}.{name}"
-            for section, name in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
-            if as_dict(resources.get(section)).get(name) in (None, "")
-        ]
+)(container_resources)
+
+
+def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    if workload.kind in ("Job", "CronJob"):
+        return
+    for container in workload.app_containers:
+        if not container.ports:
+            continue
+        missing = [p for p in ("livenessProbe", "readinessProbe") if not container.spec.get(p)]
         if missing:
-            path = (*container.path, "resources") if resources else container.path
-            yield Hit(path, f"{_where(container)} has no {', '.join(missing)}")
+            yield Hit(container.path, f"{_where(container)} has no {' and no '.join(missing)}")
 
 
-@rule(
+rule(
     id="MR210",
     name="container-probes",
     severity=Severity.WARNING,
@@ -277,19 +306,18 @@ def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes treats a container without a readiness probe as ready as soon as it starts; Istio rewrites HTTP probes through its agent. Client-only containers (no declared port) are not checked.",
     deliberate="A worker whose health the process exit says: suppress with `MR210: exits on failure`.",
     reference="https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/",
-)
-def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    if workload.kind in ("Job", "CronJob"):
-        return
-    for container in workload.app_containers:
-        if not container.ports:
-            continue
-        missing = [p for p in ("livenessProbe", "readinessProbe") if not container.spec.get(p)]
-        if missing:
-            yield Hit(container.path, f"{_where(container)} has no {' and no '.join(missing)}")
+)(container_probes)
 
 
-@rule(
+def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    for container in workload.all_containers:
+        image = str(container.spec.get("image", ""))
+        parsed = parse_image(image)
+        if parsed.digest is None and parsed.tag in (None, "latest"):
+            yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
+
+
+rule(
     id="MR211",
     name="image-tag",
     severity=Severity.ERROR,
@@ -304,16 +332,19 @@ def container_probes(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes pulls `:latest` (or an untagged image) with `imagePullPolicy: Always`, so each node runs whatever the tag points at when the pod starts. `localhost:5000/web` is untagged: `:5000` is a registry port.",
     deliberate="A development target that always runs the newest build: disable the rule for that target in pyproject.toml.",
     reference="https://kubernetes.io/docs/concepts/containers/images/#image-names",
-)
-def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
+)(image_tag)
+
+
+def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    if not ctx.settings.require_digest:
+        return
     for container in workload.all_containers:
         image = str(container.spec.get("image", ""))
-        parsed = parse_image(image)
-        if parsed.digest is None and parsed.tag in (None, "latest"):
+        if not parse_image(image).pinned:
             yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
 
 
-@rule(
+rule(
     id="MR212",
     name="image-digest",
     severity=Severity.ERROR,
@@ -328,17 +359,18 @@ def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes runs whatever the tag resolves to at pull time; only a digest is immutable.",
     deliberate="Only on for targets with `require_digest = true`; leave it off where tags are enough.",
     reference="https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy",
-)
-def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    if not ctx.settings.require_digest:
-        return
-    for container in workload.all_containers:
-        image = str(container.spec.get("image", ""))
-        if not parse_image(image).pinned:
-            yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
+)(image_digest)
 
 
-@rule(
+def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    spec = workload.pod_spec
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount")
+    if not name or name == "default":
+        path = (*workload.pod_spec_path, "serviceAccountName") if name else workload.pod_spec_path
+        yield Hit(path)
+
+
+rule(
     id="MR213",
     name="dedicated-service-account",
     severity=Severity.WARNING,
@@ -353,16 +385,21 @@ def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes gives every pod the namespace's `default` ServiceAccount; Istio issues the certificate `spiffe://<trust-domain>/ns/<ns>/sa/<account>` from it.",
     deliberate="A namespace with a single workload, where the default identity is unambiguous: suppress with that reason.",
     reference="https://istio.io/latest/docs/concepts/security/#istio-identity",
-)
-def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]:
+)(dedicated_service_account)
+
+
+def automount_service_account_token(workload: Workload, ctx: Context) -> Iterator[Hit]:
     spec = workload.pod_spec
-    name = spec.get("serviceAccountName") or spec.get("serviceAccount")
-    if not name or name == "default":
-        path = (*workload.pod_spec_path, "serviceAccountName") if name else workload.pod_spec_path
-        yield Hit(path)
+    if spec.get("automountServiceAccountToken") is not None:
+        return  # false, or an explicit true: the token is declared as used
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    account = ctx.service_accounts.get((workload.namespace_key, str(name)))
+    if account is not None and account.obj.get("automountServiceAccountToken") is False:
+        return
+    yield Hit(workload.pod_spec_path)
 
 
-@rule(
+rule(
     id="MR214",
     name="automount-service-account-token",
     severity=Severity.WARNING,
@@ -380,38 +417,13 @@ def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]
     upstream="Kubernetes mounts a token unless the pod or its ServiceAccount sets `automountServiceAccountToken: false`.",
     deliberate="The application calls the Kubernetes API: set `automountServiceAccountToken: true` on the pod spec (that answers the rule).",
     reference="https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
-)
-def automount_service_account_token(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    spec = workload.pod_spec
-    if spec.get("automountServiceAccountToken") is not None:
-        return  # false, or an explicit true: the token is declared as used
-    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-    account = ctx.service_accounts.get((workload.namespace_key, str(name)))
-    if account is not None and account.obj.get("automountServiceAccountToken") is False:
-        return
-    yield Hit(workload.pod_spec_path)
+)(automount_service_account_token)
 
 
 def _serving(workload: Workload, ctx: Context) -> bool:
     return workload.kind in SERVING_KINDS and bool(ctx.services_of.get(id(workload)))
 
 
-@rule(
-    id="MR215",
-    name="production-replicas",
-    severity=Severity.ERROR,
-    scope=Scope.WORKLOAD,
-    message="serving workload in a production target runs fewer than 2 replicas",
-    description=(
-        "One replica means every rollout, node drain or crash is an outage. Applies to "
-        "workloads selected by a Service in targets listed in `production_targets`; with a "
-        "HorizontalPodAutoscaler its minReplicas counts."
-    ),
-    remediation="Set `spec.replicas: 2` or more in the production overlay (or the HPA's minReplicas).",
-    upstream="Kubernetes' default for a missing `spec.replicas` is 1, and for a missing HPA `minReplicas` also 1; both count as one replica here.",
-    deliberate="A singleton by design (a leader-elected controller): suppress with `MR215: singleton, <why>`.",
-    reference="https://kubernetes.io/docs/concepts/workloads/pods/disruptions/",
-)
 def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if not ctx.settings.production or workload.kind not in REPLICATED_KINDS:
         return
@@ -431,7 +443,30 @@ def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
         yield Hit(path, f"replicas {replicas}")
 
 
-@rule(
+rule(
+    id="MR215",
+    name="production-replicas",
+    severity=Severity.ERROR,
+    scope=Scope.WORKLOAD,
+    message="serving workload in a production target runs fewer than 2 replicas",
+    description=(
+        "One replica means every rollout, node drain or crash is an outage. Applies to "
+        "workloads selected by a Service in targets listed in `production_targets`; with a "
+        "HorizontalPodAutoscaler its minReplicas counts."
+    ),
+    remediation="Set `spec.replicas: 2` or more in the production overlay (or the HPA's minReplicas).",
+    upstream="Kubernetes' default for a missing `spec.replicas` is 1, and for a missing HPA `minReplicas` also 1; both count as one replica here.",
+    deliberate="A singleton by design (a leader-elected controller): suppress with `MR215: singleton, <why>`.",
+    reference="https://kubernetes.io/docs/concepts/workloads/pods/disruptions/",
+)(production_replicas)
+
+
+def production_disruption_budget(workload: Workload, ctx: Context) -> Iterator[Hit]:
+    if ctx.settings.production and _serving(workload, ctx) and not ctx.pdbs_of.get(id(workload)):
+        yield Hit((*workload.template_path, "metadata", "labels"))
+
+
+rule(
     id="MR216",
     name="production-disruption-budget",
     severity=Severity.ERROR,
@@ -445,7 +480,4 @@ def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
     upstream="Kubernetes evicts without limit when no PodDisruptionBudget selects the pods; a PDB selector with an unknown matchExpressions operator is invalid and selects nothing.",
     deliberate="A singleton that may be interrupted: suppress with the reason.",
     reference="https://kubernetes.io/docs/tasks/run-application/configure-pdb/",
-)
-def production_disruption_budget(workload: Workload, ctx: Context) -> Iterator[Hit]:
-    if ctx.settings.production and _serving(workload, ctx) and not ctx.pdbs_of.get(id(workload)):
-        yield Hit((*workload.template_path, "metadata", "labels"))
+)(production_disruption_budget)
