@@ -8,10 +8,20 @@ A boundary fixture says what it expects in comment lines at its top:
 
     # expect: MR113=0 MR101=1     active findings per rule (exactly that many)
     # suppressed: MR203=1         suppressed findings per rule
+
+A fixture also says where each finding of its own rule lands and what it says, with a
+comment on that line (as Go's analysistest does with `// want`):
+
+    add: [NET_ADMIN]  # want MR204: container web adds NET_ADMIN
+
+`# want MR204` alone means the finding says the rule's message and nothing more. For each
+rule a fixture names in a `want`, the active findings of that rule are exactly the wanted
+ones: same lines, same wording.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -182,3 +192,43 @@ def test_boundary(path: Path):
 def test_every_rule_has_boundary_fixtures():
     covered = {p.parent.name for p in BOUNDARIES}
     assert [r for r in ALL_RULES if r[2] in "012" and r not in covered] == []
+
+
+WANT = re.compile(r"#\s*want (MR\d{3})(?:: (.*?))?\s*$")
+ANNOTATED = sorted(p for p in FIXTURES.glob("MR*/*.yaml") if "# want MR" in p.read_text())
+
+
+def wanted(path: Path) -> dict[str, list[tuple[int, str]]]:
+    """{rule: sorted [(line, detail)]} from the `# want` comments of a fixture."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        for part in line.split("# want ")[1:]:
+            match = WANT.match("# want " + part)
+            assert match, f"{path.name}:{number}: unreadable want comment {part!r}"
+            found.setdefault(match[1], []).append((number, match[2] or ""))
+    return {rule_id: sorted(lines) for rule_id, lines in found.items()}
+
+
+def detail_of(finding) -> str:
+    return finding.message.removeprefix(finding.rule.message).removeprefix(": ")
+
+
+@pytest.mark.parametrize(
+    "path", ANNOTATED, ids=[f"{p.parent.name}/{p.stem}" for p in ANNOTATED]
+)
+def test_findings_land_where_the_fixture_wants_them(path: Path):
+    report = analyze_fixture(path)
+    for rule_id, expected in wanted(path).items():
+        got = sorted((f.line, detail_of(f)) for f in report.findings if f.rule.id == rule_id)
+        assert got == expected, f"{rule_id} in {path.name}"
+
+
+def test_every_fires_fixture_says_where_its_rule_fires():
+    # A fixture that only counts findings lets a finding move to the wrong line or lose its
+    # wording unnoticed.
+    unpinned = [
+        f"{p.parent.name}/{p.name}"
+        for p in sorted(FIXTURES.glob("MR*/fires.yaml"))
+        if CATALOG[p.parent.name].check is not None and p.parent.name not in wanted(p)
+    ]
+    assert unpinned == []
