@@ -199,17 +199,16 @@ def build_context(
             service_index[(service.namespace_key, key, value)].append(service)
     pdb_index: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
     pdb_scan: dict[str, list[K8sObject]] = defaultdict(list)  # matchExpressions-only selectors
-    # Each PDB's selector, read once: (matchLabels, matchExpressions), or None for a PDB
-    # without one (policy/v1: it selects every pod of the namespace).
-    pdb_selectors: dict[int, tuple[dict[str, str], list[Any]] | None] = {}
+    # Each PDB's selector, read once: (matchLabels, matchExpressions). A PDB without one
+    # selects no pod (policy/v1: "a null selector will match no pods", while `{}` selects
+    # every pod of the namespace), so it is not indexed at all.
+    pdb_selectors: dict[int, tuple[dict[str, str], list[Any]]] = {}
     for pdb in pdbs:
         selector = get(pdb.obj, ("spec", "selector"))
+        if selector is None:
+            continue
         match_labels = string_map(as_dict(selector).get("matchLabels"))
-        pdb_selectors[id(pdb)] = (
-            None
-            if selector is None
-            else (match_labels, as_list(as_dict(selector).get("matchExpressions")))
-        )
+        pdb_selectors[id(pdb)] = (match_labels, as_list(as_dict(selector).get("matchExpressions")))
         if match_labels:
             key, value = min(match_labels.items())
             pdb_index[(pdb.namespace_key, key, value)].append(pdb)
@@ -238,10 +237,8 @@ def build_context(
     return ctx, everything
 
 
-def _pdb_selects(selector: tuple[dict[str, str], list[Any]] | None, labels: dict[str, str]) -> bool:
-    """`label_selector_matches` on a selector read beforehand; None selects everything."""
-    if selector is None:
-        return True
+def _pdb_selects(selector: tuple[dict[str, str], list[Any]], labels: dict[str, str]) -> bool:
+    """`label_selector_matches` on a selector read beforehand."""
     match_labels, expressions = selector
     return labels_match(match_labels, labels) and expressions_match(expressions, labels)
 

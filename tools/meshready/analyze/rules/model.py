@@ -7,7 +7,7 @@ back to a line of the source file it came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,9 +187,6 @@ class Workload(K8sObject):
     @cached_property
     def pod_spec(self) -> dict[str, Any]:
         return as_dict(get(self.obj, self.pod_spec_path))
-
-    def containers(self, include_init: bool = True) -> Iterator[Container]:
-        return iter(self.all_containers if include_init else self.app_containers)
 
     @cached_property
     def app_containers(self) -> tuple[Container, ...]:

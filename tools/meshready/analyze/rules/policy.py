@@ -477,7 +477,7 @@ rule(
         "Applies to workloads selected by a Service in targets listed in `production_targets`."
     ),
     remediation="Add a PodDisruptionBudget (e.g. `maxUnavailable: 1`) whose selector matches the pods.",
-    upstream="Kubernetes evicts without limit when no PodDisruptionBudget selects the pods; a PDB selector with an unknown matchExpressions operator is invalid and selects nothing.",
+    upstream="Kubernetes evicts without limit when no PodDisruptionBudget selects the pods. A PDB without a selector selects no pod (`selector: {}` selects every pod of its namespace), and one whose selector has an unknown matchExpressions operator is invalid and selects nothing.",
     deliberate="A singleton that may be interrupted: suppress with the reason.",
     reference="https://kubernetes.io/docs/tasks/run-application/configure-pdb/",
 )(production_disruption_budget)
