@@ -1,0 +1,164 @@
+"""The analysis engine's own edges, in process: the fail-on threshold, per-target
+severity and disabling, blocks of objects, exempt namespaces, and the note about pod
+specs no rule looks at."""
+
+from __future__ import annotations
+
+from meshready.analyze.engine import (
+    AnalysisConfig,
+    analyze,
+    unchecked_pod_templates,
+)
+from meshready.analyze.rules import Severity
+from meshready.render import RenderedObject, RenderResult
+
+
+def pod(name: str, namespace: str = "shop", **pod_spec) -> RenderedObject:
+    spec = {"containers": [{"name": "app", "image": "registry.example/app:1.0"}], **pod_spec}
+    return RenderedObject(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+    )
+
+
+def rule_ids(findings) -> list[str]:
+    return sorted({f.rule.id for f in findings})
+
+
+def test_the_run_fails_at_the_threshold_and_not_below_it():
+    report = analyze([RenderResult("t", [pod("p")])], AnalysisConfig())
+    warnings = [f for f in report.findings if f.severity is Severity.WARNING]
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    assert warnings and errors
+    assert report.failing == errors and report.failed
+    assert analyze(
+        [RenderResult("t", [pod("p")])], AnalysisConfig(), fail_on=Severity.WARNING
+    ).failing == (report.findings)
+    counts = report.counts()
+    assert counts == {
+        Severity.INFO: 0,
+        Severity.WARNING: len(warnings),
+        Severity.ERROR: len(errors),
+    }
+
+
+def test_only_warnings_do_not_fail_an_error_threshold():
+    errors = analyze([RenderResult("t", [pod("p")])], AnalysisConfig()).failing
+    lowered = {"severity": {f.rule.id: "warning" for f in errors}}
+    report = analyze([RenderResult("t", [pod("p")])], AnalysisConfig(per_target={"t": lowered}))
+    assert report.findings and {f.severity for f in report.findings} == {Severity.WARNING}
+    assert report.failing == [] and report.failed is False
+
+
+def test_a_target_severity_applies_to_its_findings_only():
+    analysis = AnalysisConfig(per_target={"lowered": {"severity": {"MR203": "info"}}})
+    report = analyze(
+        [RenderResult("lowered", [pod("p")]), RenderResult("other", [pod("p")])], analysis
+    )
+    by_target = {f.target: f.severity for f in report.findings if f.rule.id == "MR203"}
+    assert by_target == {"lowered": Severity.INFO, "other": Severity.WARNING}
+
+
+def test_a_disabled_rule_is_counted_as_suppressed_with_the_reason():
+    analysis = AnalysisConfig(per_target={"t": {"disable": ["MR203"]}})
+    report = analyze([RenderResult("t", [pod("p")])], analysis)
+    assert "MR203" not in rule_ids(report.findings)
+    [suppressed] = [f for f in report.suppressed if f.rule.id == "MR203"]
+    assert suppressed.suppressed == "disabled for t in pyproject.toml"
+
+
+def test_an_annotation_suppresses_only_the_rules_it_names_on_its_own_object():
+    quiet = pod("quiet")
+    quiet.obj["metadata"]["annotations"] = {"meshready.dev/ignore": "MR203: writes to /tmp"}
+    report = analyze([RenderResult("t", [quiet, pod("loud")])], AnalysisConfig())
+    assert [(f.name, f.suppressed) for f in report.suppressed] == [("quiet", "writes to /tmp")]
+    assert [f.name for f in report.findings if f.rule.id == "MR203"] == ["loud"]
+
+
+def test_every_object_of_a_target_larger_than_one_block_is_checked_once():
+    pods = [pod(f"p{i:03}") for i in range(300)]  # more than two blocks of objects
+    report = analyze([RenderResult("t", pods)], AnalysisConfig())
+    names = [f.name for f in report.findings if f.rule.id == "MR203"]
+    assert names == [f"p{i:03}" for i in range(300)]
+    assert report.objects == 300
+
+
+def test_system_namespaces_skip_mesh_rules_but_not_workload_policy():
+    inside = analyze([RenderResult("t", [pod("p", namespace="kube-system")])], AnalysisConfig())
+    outside = analyze([RenderResult("t", [pod("p")])], AnalysisConfig())
+    assert [r for r in rule_ids(inside.findings) if r.startswith("MR1")] == []
+    assert [r for r in rule_ids(outside.findings) if r.startswith("MR1")] != []
+    policy = [r for r in rule_ids(outside.findings) if r.startswith("MR2")]
+    assert [r for r in rule_ids(inside.findings) if r.startswith("MR2")] == policy
+
+
+def test_findings_are_ordered_by_object_then_rule():
+    report = analyze([RenderResult("t", [pod("b"), pod("a")])], AnalysisConfig())
+    order = [(f.name, f.rule.id) for f in report.findings]
+    assert order == sorted(order, key=lambda pair: (pair[0] != "b", int(pair[1][2:])))
+
+
+def custom(kind: str, api_version: str, spec) -> RenderedObject:
+    return RenderedObject(
+        {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+    )
+
+
+CONTAINERS = {"containers": [{"name": "c", "image": "registry.example/c:1"}]}
+
+
+def test_a_custom_resource_hiding_a_pod_spec_gets_one_note_per_kind():
+    result = RenderResult(
+        "t",
+        [
+            custom("BatchRun", "batch.example.com/v1", {"runner": {"pod": CONTAINERS}}),
+            custom("BatchRun", "batch.example.com/v1", {"runner": {"pod": CONTAINERS}}),
+            custom("Trainer", "ml.example.com/v1", {"workers": [{"template": CONTAINERS}]}),
+        ],
+    )
+    assert unchecked_pod_templates(result) == [
+        "t: skipped 2 BatchRun objects: pod spec at spec.runner.pod is not checked (only spec.template is)",
+        "t: skipped 1 Trainer object: pod spec at spec.workers.0.template is not checked (only spec.template is)",
+    ]
+
+
+def test_no_note_where_a_rule_does_look_or_no_pod_can_hide():
+    result = RenderResult(
+        "t",
+        [
+            custom(
+                "Rollout", "argoproj.io/v1alpha1", {"template": {"spec": CONTAINERS}}
+            ),  # checked
+            custom("Thing", "apps.k8s.io/v1", {"pod": CONTAINERS}),  # a Kubernetes group
+            custom("Thing", "v1", {"pod": CONTAINERS}),  # the core group
+            custom("CustomResourceDefinition", "apiextensions.example.com/v1", {"pod": CONTAINERS}),
+            custom("Empty", "example.com/v1", {"pod": {"containers": []}}),
+            custom("Scalar", "example.com/v1", "spec"),
+            custom("NotMaps", "example.com/v1", {"pod": {"containers": ["c"]}}),
+        ],
+    )
+    assert unchecked_pod_templates(result) == []
+
+
+def test_the_pod_spec_search_stops_at_its_depth():
+    def nested(depth: int):
+        value: dict = CONTAINERS
+        for _ in range(depth):
+            value = {"level": value}
+        return value
+
+    found = unchecked_pod_templates(
+        RenderResult("t", [custom("Deep", "example.com/v1", nested(7))])
+    )
+    assert found == [
+        "t: skipped 1 Deep object: pod spec at spec.level.level.level.level.level.level.level "
+        "is not checked (only spec.template is)"
+    ]
+    assert (
+        unchecked_pod_templates(RenderResult("t", [custom("Deep", "example.com/v1", nested(8))]))
+        == []
+    )
