@@ -297,11 +297,11 @@ def _go_float32_key(value: float) -> str:
     import math
     import struct
 
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    if math.isnan(value):
-        return ".nan"
     single = struct.unpack("f", struct.pack("f", value))[0]
+    if math.isinf(single):  # also a finite value beyond float32's range, as Go's float32()
+        return ".inf" if single > 0 else "-.inf"
+    if math.isnan(single):
+        return ".nan"
     for precision in range(1, 10):
         text = f"{single:.{precision - 1}e}"
         if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
