@@ -26,3 +26,16 @@ def test_a_float_key_beyond_float32s_range_is_inf_as_kubectl_makes_it(key, expec
 def test_a_document_with_a_huge_float_key_loads_instead_of_crashing():
     doc = only("data:\n  on: x\n  1e100: z\n")
     assert (doc.error, doc.data) == (None, {"data": {"true": "x", ".inf": "z"}})
+
+
+def test_a_sequence_or_mapping_key_is_kubectls_error_not_a_crash():
+    doc = only("? [a]\n: b\nc: 1\nc: 2\n")  # duplicate keys: built from the nodes
+    assert (doc.data, doc.error) == (None, "mapping key list is not supported (kubectl rejects it)")
+    doc = only("? {a: 1}\n: b\nc: on\n")
+    assert doc.error == "mapping key dict is not supported (kubectl rejects it)"
+
+
+def test_line_of_skips_a_sequence_key_when_looking_for_merge_keys():
+    doc = only("? [a]\n: b\nc: 1\n")
+    assert doc.error is None
+    assert (doc.line_of(("c",)), doc.line_of(("missing",))) == (3, 1)

@@ -351,9 +351,10 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _is_merge_key(node: Any) -> bool:
-    """A plain `<<` key (the base loader leaves it untagged)."""
+    """A plain `<<` key (the base loader leaves it untagged). The value is compared first:
+    a sequence or mapping key (`? [a]`) has no `style`."""
     return (
-        not node.style and node.value == "<<" and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
+        node.value == "<<" and not node.style and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
     )
 
 
