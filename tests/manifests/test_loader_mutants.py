@@ -39,3 +39,11 @@ def test_line_of_skips_a_sequence_key_when_looking_for_merge_keys():
     doc = only("? [a]\n: b\nc: 1\n")
     assert doc.error is None
     assert (doc.line_of(("c",)), doc.line_of(("missing",))) == (3, 1)
+
+
+@pytest.mark.parametrize("quoted", ["'<<'", '"<<"'])
+def test_a_quoted_merge_key_is_a_plain_key_as_in_kubectl(quoted):
+    text = f"base: &b {{a: 1}}\nc:\n  {quoted}: *b\n  z: 1\n"
+    assert only(text).data == {"base": {"a": 1}, "c": {"<<": {"a": 1}, "z": 1}}
+    on_the_kubectl_path = only(text.replace("z: 1", "z: on"))
+    assert on_the_kubectl_path.data == {"base": {"a": 1}, "c": {"<<": {"a": 1}, "z": True}}

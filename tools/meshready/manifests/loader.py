@@ -539,7 +539,13 @@ def _load_document(
         return failed(f"cannot load document: {err}")
     nodes: list = []
     duplicates: tuple[DuplicateKey, ...] = ()
-    if duplicate_error is not None or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data)):
+    # A quoted `'<<'` is a plain key to kubectl, not a merge; only the nodes can tell.
+    quoted_merge = "'<<'" in chunk or '"<<"' in chunk
+    if (
+        duplicate_error is not None
+        or quoted_merge
+        or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data))
+    ):
         # kubectl's reading differs from yaml-rs' here, or keys repeat: build from the nodes.
         root = _compose(chunk)
         if root is None:
