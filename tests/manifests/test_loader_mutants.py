@@ -218,6 +218,20 @@ def test_line_of_an_integer_key_finds_the_mapping_key_spelt_as_digits():
     assert doc.line_of(("m", 1)) == 3
 
 
+def test_line_of_finds_a_key_that_a_merge_key_brought_in():
+    text = "base: &b\n  x: 1\n  p: 2\nother: &o\n  z: 3\nuse:\n  <<: [*b, *o]\n  w: 4\n"
+    doc = only(text)
+    assert doc.data["use"] == {"x": 1, "p": 2, "z": 3, "w": 4}
+    assert doc.line_of(("use", "p")) == 3
+    assert doc.line_of(("use", "z")) == 5
+    assert doc.line_of(("use", "w")) == 8
+    assert doc.line_of(("use", "nothing")) == 6
+    both = only("a: &a\n  k: 1\nb: &b\n  k: 2\nuse:\n  <<: [*a, *b]\n")
+    assert (both.data["use"], both.line_of(("use", "k"))) == ({"k": 1}, 2)
+    single = only("a: &a\n  k: 1\nuse:\n  <<: *a\n")
+    assert single.line_of(("use", "k")) == 2
+
+
 def test_line_of_the_later_of_two_duplicate_keys_is_the_one_that_won():
     doc = only("a: 1\na: 2\n")
     assert doc.line_of(("a",)) == 2

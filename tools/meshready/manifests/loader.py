@@ -206,10 +206,16 @@ def _child(node: Any, key: PathKey, index: dict | None = None) -> tuple[Any, Any
         found = keys.get(str(key))
         if found is None:
             for key_node, value_node in node.value:
-                if _is_merge_key(key_node):
-                    inner = _child(value_node, key, index)
-                    if inner is not None:
-                        return inner
+                if _is_merge_key(key_node):  # `<<: *a` or `<<: [*a, *b]`: the first source wins
+                    sources = (
+                        value_node.value
+                        if isinstance(value_node, yaml.SequenceNode)
+                        else [value_node]
+                    )
+                    for source in sources:
+                        inner = _child(source, key, index)
+                        if inner is not None:
+                            return inner
         return found
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
         return None, node.value[key]
