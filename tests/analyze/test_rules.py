@@ -213,9 +213,7 @@ def detail_of(finding) -> str:
     return finding.message.removeprefix(finding.rule.message).removeprefix(": ")
 
 
-@pytest.mark.parametrize(
-    "path", ANNOTATED, ids=[f"{p.parent.name}/{p.stem}" for p in ANNOTATED]
-)
+@pytest.mark.parametrize("path", ANNOTATED, ids=[f"{p.parent.name}/{p.stem}" for p in ANNOTATED])
 def test_findings_land_where_the_fixture_wants_them(path: Path):
     report = analyze_fixture(path)
     for rule_id, expected in wanted(path).items():
