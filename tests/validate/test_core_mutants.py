@@ -141,9 +141,14 @@ def test_an_empty_document_is_empty_without_errors(lax):
 
 def test_a_document_that_is_no_mapping_is_an_error_naming_its_type(lax):
     [seq, scalar] = validate("- a\n- b\n---\njust text\n", lax)
-    assert (seq.status, seq.kubernetes_version) == (ERROR, None)
-    assert errors_of(seq) == [("", 1, "document is a list, not a mapping")]
-    assert (scalar.line, errors_of(scalar)) == (4, [("", 4, "document is a str, not a mapping")])
+    message = "document is a list, not a mapping"
+    assert seq == ResourceResult(
+        "f.yaml", 1, "", "", "", "", None, ERROR, [FieldError("", 1, message)]
+    )
+    message = "document is a str, not a mapping"
+    assert scalar == ResourceResult(
+        "f.yaml", 4, "", "", "", "", None, ERROR, [FieldError("", 4, message)], ""
+    )
 
 
 def test_a_rendered_document_carries_its_target_into_every_result(lax, tmp_path: Path):
@@ -273,8 +278,8 @@ items:
 def test_every_item_of_a_list_is_a_resource_at_its_own_line(lax):
     first, text, second = validate(LIST, lax)
     assert (first.name, first.line, first.status) == ("a", 4, VALID)
-    assert (text.line, text.status, text.kind, text.kubernetes_version) == (8, ERROR, "", None)
-    assert errors_of(text) == [("/items/1", 8, "list item is not a mapping")]
+    error = FieldError("/items/1", 8, "list item is not a mapping")
+    assert text == ResourceResult("f.yaml", 8, "", "", "", "", None, ERROR, [error], "")
     assert (second.name, second.line, second.status) == ("b", 9, INVALID)
     assert errors_of(second) == [("/items/2/data/k", 14, '1 is not of types "null", "string"')]
 
