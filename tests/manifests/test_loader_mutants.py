@@ -3,7 +3,9 @@ keys, hostile input and kubectl's (YAML 1.1) reading of scalars and keys, exactl
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -618,3 +620,16 @@ def test_a_utf8_bom_and_a_file_name_reach_every_document(tmp_path: Path):
         (str(path), 1, {"a": 1}),
         (str(path), 3, {"b": 2}),
     ]
+
+
+def test_a_document_too_deep_to_build_is_an_error_even_from_a_deep_stack():
+    """Called with little stack left, the candidate check (a JSON dump) and building from
+    the nodes both run out of recursion: a bounded error, not a RecursionError."""
+    text = "on: 1\na: " + "[" * 200 + "]" * 200 + "\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 100)
+    try:
+        [doc] = load_text(text, "d.yaml")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert (doc.line, doc.data, doc.error) == (1, None, "nesting too deep to load")

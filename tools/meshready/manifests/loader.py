@@ -119,7 +119,7 @@ def _kubectl_differs(text: str, data: Any) -> bool:
 
     try:
         dumped = json.dumps(data, ensure_ascii=False, check_circular=False)
-    except (TypeError, ValueError):  # keys yaml-rs made tuples: let the nodes decide
+    except (TypeError, ValueError, RecursionError):  # tuple keys, or too deep: the nodes decide
         return True
     return any(f'"{t}"' in dumped for t in tokens)
 
