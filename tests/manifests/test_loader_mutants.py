@@ -633,3 +633,86 @@ def test_a_document_too_deep_to_build_is_an_error_even_from_a_deep_stack():
     finally:
         sys.setrecursionlimit(limit)
     assert (doc.line, doc.data, doc.error) == (1, None, "nesting too deep to load")
+
+
+# -- pinned edges ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        (" on: 1\n", {"on": 1}),  # the key's space is the text's first character
+        ("\nno: 1\n", {"no": 1}),  # and its newline
+        ("a: 1\nb:\nno: 2\n", {"a": 1, "b": None, "no": 2}),  # the line before has no space
+    ],
+)
+def test_a_boolean_key_is_read_whole_from_the_space_or_newline_before_it(text, data):
+    assert _kubectl_differs(text, data) is True
+
+
+def alias_bomb(*counts: int) -> str:
+    """Anchors a, b, c...: `a` holds counts[0] scalars, each later one counts[i] aliases of
+    the one before, so the last replays about the product of the counts."""
+    text = f"a: &a [{','.join(['x'] * counts[0])}]\n"
+    for i, count in enumerate(counts[1:], 1):
+        name, before = "abcdefgh"[i], "abcdefgh"[i - 1]
+        text += f"{name}: &{name} [{','.join(['*' + before] * count)}]\n"
+    return text
+
+
+def test_the_alias_limit_is_ours_not_the_parsers_default():
+    bomb = alias_bomb(
+        10, 10, 10, 10, 10, 3
+    )  # about 300,000 replayed events: over our limit, under yaml-rs' own
+    assert only(bomb).error == "alias expansion too large (more than 200000 nodes)"
+    with_duplicates = only("k: 1\nk: 2\n" + bomb)  # parsed again for duplicate keys
+    assert with_duplicates.error == "alias expansion too large (more than 200000 nodes)"
+    assert only(alias_bomb(10, 10, 10, 10, 10)).error is None
+
+
+def test_duplicates_after_an_alias_already_visited_are_still_found():
+    doc = only("c: {d: 1, d: 2}\na: &x {k: 1}\nb: *x\n")
+    assert doc.duplicate_keys == (DuplicateKey(("c",), "d", 1, 1),)
+
+
+def test_an_anchor_on_an_empty_scalar_at_the_very_end_is_null():
+    doc = only("on: 1\na: &x")
+    assert (doc.error, doc.data) == (None, {"true": 1, "a": None})
+
+
+def test_a_document_after_blank_lines_starts_at_its_content():
+    doc = only("\n\na: 1\n")
+    assert (doc.first_line, doc.line, doc.text) == (1, 3, "\n\na: 1\n")
+
+
+def test_a_document_after_an_end_marker_starts_on_the_next_line():
+    docs = load_text("a: 1\n... # end\nb: 2\n", "e.yaml")
+    assert [(d.first_line, d.line, d.text) for d in docs] == [(1, 1, "a: 1\n"), (3, 3, "b: 2\n")]
+
+
+def test_too_deep_nesting_after_a_blank_first_line_names_the_files_line():
+    doc = only("\na:\n" + "".join(" " * i + "b:\n" for i in range(1, 450)))
+    assert doc.error == "nesting too deep at line 402 (more than 400 levels)"
+    assert (doc.filename, doc.index, doc.duplicate_keys, doc.first_line) == ("f.yaml", 0, (), 1)
+
+
+def test_line_of_a_path_through_a_scalar_stops_at_the_scalar():
+    doc = only("x:\n  - p\n  - q: 1\n")
+    assert doc.line_of(("x", 0, "deeper")) == 2
+    assert doc.line_of(("x", 0, 0)) == 2
+
+
+def test_each_mapping_asked_about_is_indexed_once_merge_sources_too():
+    doc = only("base: &b\n  k: 1\nuse:\n  <<: *b\n  own: 2\n")
+    assert doc.line_of(("use", "own")) == 5
+    indexed = dict(doc._index)
+    assert doc.line_of(("use", "k")) == 2
+    assert len(doc._index) == 3  # the root, `use`, and `base` through the merge key
+    assert all(doc._index[key] is keys for key, keys in indexed.items())
+    assert doc.line_of(("use", "own")) == 5
+    assert len(doc._index) == 3
+
+
+def test_a_document_without_duplicates_has_none():
+    assert only("a: 1\n").duplicate_keys == ()
+    assert only("a: on\n").duplicate_keys == ()
