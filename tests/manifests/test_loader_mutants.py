@@ -716,3 +716,9 @@ def test_each_mapping_asked_about_is_indexed_once_merge_sources_too():
 def test_a_document_without_duplicates_has_none():
     assert only("a: 1\n").duplicate_keys == ()
     assert only("a: on\n").duplicate_keys == ()
+
+
+@pytest.mark.parametrize("length", [1, 253, 254, 1000])
+def test_a_tagged_scalar_stays_a_string_behind_an_anchor_of_any_length(length):
+    doc = only(f"a: &{'x' * length} !!str yes\nb: on\nc: &{'y' * length}\n  !!str no\n")
+    assert doc.data == {"a": "yes", "b": True, "c": "no"}

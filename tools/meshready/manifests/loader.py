@@ -56,6 +56,7 @@ _DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
 _DEEP_LINE = re.compile(rf"^[ \-?]{{{MAX_BLOCK_INDENT},}}", re.M)
 _CONTENT = re.compile(r"^(?!---(?:[ \t\r\n]|$)|\.\.\.(?:[ \t\r\n]|$))[ \t]*[^\s#%]", re.M)
 _PARSE_POSITION = re.compile(r"at line (\d+), column (\d+)")
+_PAST_ANCHOR = re.compile(r"&\S*\s*")  # an anchor and the space after it, however long
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
 
 # A plain scalar that YAML 1.1 (kubectl) and YAML 1.2 (yaml-rs) read differently, as a value
@@ -375,10 +376,10 @@ def _construct(root: Any, text: str) -> Any:
     def scalar(node: yaml.ScalarNode) -> Any:
         if node.style:  # quoted or block (plain is "" or None): always a string
             return node.value
-        raw = text[node.start_mark.index : node.start_mark.index + 256]
-        if raw.startswith("&"):  # an anchor before the scalar: look past it
-            raw = raw.split(None, 1)[1] if len(raw.split(None, 1)) > 1 else ""
-        if raw.startswith("!") and node.tag == _STR_TAG:
+        start = node.start_mark.index
+        if text.startswith("&", start):  # an anchor before the scalar: look past it
+            start = _PAST_ANCHOR.match(text, start).end()  # type: ignore[union-attr]
+        if text.startswith("!", start) and node.tag == _STR_TAG:  # explicitly tagged
             return node.value
         return resolve_plain_scalar(node.value)
 
