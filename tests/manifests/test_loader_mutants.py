@@ -709,6 +709,11 @@ def test_each_mapping_asked_about_is_indexed_once_merge_sources_too():
     assert doc.line_of(("use", "k")) == 2
     assert len(doc._index) == 3  # the root, `use`, and `base` through the merge key
     assert all(doc._index[key] is keys for key, keys in indexed.items())
+    assert sorted(sorted(keys) for keys in doc._index.values()) == [
+        ["<<", "own"],
+        ["base", "use"],
+        ["k"],
+    ]
     assert doc.line_of(("use", "own")) == 5
     assert len(doc._index) == 3
 
@@ -722,3 +727,25 @@ def test_a_document_without_duplicates_has_none():
 def test_a_tagged_scalar_stays_a_string_behind_an_anchor_of_any_length(length):
     doc = only(f"a: &{'x' * length} !!str yes\nb: on\nc: &{'y' * length}\n  !!str no\n")
     assert doc.data == {"a": "yes", "b": True, "c": "no"}
+
+
+def test_a_two_line_parse_error_keeps_its_reason():
+    err = ValueError("YAML parse error at line 1, column 2\nbad thing")
+    assert _parse_error(err, 1) == "YAML parse error at line 1, column 2: bad thing"
+
+
+@pytest.mark.parametrize(
+    ("raw", "line"),
+    [(b"\x00a: 1\n", 1), (b"\n\x00", 2), (b"a\nb\x00\nc\x00\n", 2)],
+    ids=["first-byte", "after-a-newline", "the-first-of-two"],
+)
+def test_the_first_nul_byte_anywhere_makes_a_binary_file(raw, line):
+    with pytest.raises(LoadError) as raised:
+        decode(raw)
+    assert str(raised.value) == f"binary file (NUL byte at line {line})"
+
+
+def test_an_invalid_byte_after_a_leading_newline_is_on_line_two():
+    with pytest.raises(LoadError) as raised:
+        decode(b"\n\xff")
+    assert str(raised.value) == "not UTF-8: invalid byte 0xff at line 2, column 1"

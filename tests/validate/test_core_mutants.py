@@ -669,3 +669,10 @@ def test_exit_status_accepts_valid_skipped_and_empty_only():
     assert exit_status([]) is True
     assert exit_status([result(VALID), result(INVALID)]) is False
     assert exit_status([result(ERROR), result(VALID)]) is False
+
+
+def test_a_resources_line_is_its_documents_content_line_not_its_tag(lax):
+    """`--- !!map` tags the document on the marker line; the resource starts at its first key."""
+    text = "a: 1\n--- !!map\n" + CONFIGMAP.format(name="a")
+    [_, res] = validate(text, lax)
+    assert (res.line, res.status) == (3, VALID)
