@@ -56,6 +56,7 @@ _DOC_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
 _DEEP_LINE = re.compile(rf"^[ \-?]{{{MAX_BLOCK_INDENT},}}", re.M)
 _CONTENT = re.compile(r"^(?!---(?:[ \t\r\n]|$)|\.\.\.(?:[ \t\r\n]|$))[ \t]*[^\s#%]", re.M)
 _PARSE_POSITION = re.compile(r"at line (\d+), column (\d+)")
+_PAST_ANCHOR = re.compile(r"&\S*\s*")  # an anchor and the space after it, however long
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
 
 # A plain scalar that YAML 1.1 (kubectl) and YAML 1.2 (yaml-rs) read differently, as a value
@@ -119,7 +120,7 @@ def _kubectl_differs(text: str, data: Any) -> bool:
 
     try:
         dumped = json.dumps(data, ensure_ascii=False, check_circular=False)
-    except (TypeError, ValueError):  # keys yaml-rs made tuples: let the nodes decide
+    except (TypeError, ValueError, RecursionError):  # tuple keys, or too deep: the nodes decide
         return True
     return any(f'"{t}"' in dumped for t in tokens)
 
@@ -206,10 +207,16 @@ def _child(node: Any, key: PathKey, index: dict | None = None) -> tuple[Any, Any
         found = keys.get(str(key))
         if found is None:
             for key_node, value_node in node.value:
-                if _is_merge_key(key_node):
-                    inner = _child(value_node, key, index)
-                    if inner is not None:
-                        return inner
+                if _is_merge_key(key_node):  # `<<: *a` or `<<: [*a, *b]`: the first source wins
+                    sources = (
+                        value_node.value
+                        if isinstance(value_node, yaml.SequenceNode)
+                        else [value_node]
+                    )
+                    for source in sources:
+                        inner = _child(source, key, index)
+                        if inner is not None:
+                            return inner
         return found
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
         return None, node.value[key]
@@ -297,11 +304,11 @@ def _go_float32_key(value: float) -> str:
     import math
     import struct
 
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    if math.isnan(value):
-        return ".nan"
     single = struct.unpack("f", struct.pack("f", value))[0]
+    if math.isinf(single):  # also a finite value beyond float32's range, as Go's float32()
+        return ".inf" if single > 0 else "-.inf"
+    if math.isnan(single):
+        return ".nan"
     for precision in range(1, 10):
         text = f"{single:.{precision - 1}e}"
         if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
@@ -351,9 +358,10 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _is_merge_key(node: Any) -> bool:
-    """A plain `<<` key (the base loader leaves it untagged)."""
+    """A plain `<<` key (the base loader leaves it untagged). The value is compared first:
+    a sequence or mapping key (`? [a]`) has no `style`."""
     return (
-        not node.style and node.value == "<<" and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
+        node.value == "<<" and not node.style and node.tag in (_STR_TAG, "tag:yaml.org,2002:merge")
     )
 
 
@@ -368,10 +376,10 @@ def _construct(root: Any, text: str) -> Any:
     def scalar(node: yaml.ScalarNode) -> Any:
         if node.style:  # quoted or block (plain is "" or None): always a string
             return node.value
-        raw = text[node.start_mark.index : node.start_mark.index + 256]
-        if raw.startswith("&"):  # an anchor before the scalar: look past it
-            raw = raw.split(None, 1)[1] if len(raw.split(None, 1)) > 1 else ""
-        if raw.startswith("!") and node.tag == _STR_TAG:
+        start = node.start_mark.index
+        if text.startswith("&", start):  # an anchor before the scalar: look past it
+            start = _PAST_ANCHOR.match(text, start).end()  # type: ignore[union-attr]
+        if text.startswith("!", start) and node.tag == _STR_TAG:  # explicitly tagged
             return node.value
         return resolve_plain_scalar(node.value)
 
@@ -538,7 +546,13 @@ def _load_document(
         return failed(f"cannot load document: {err}")
     nodes: list = []
     duplicates: tuple[DuplicateKey, ...] = ()
-    if duplicate_error is not None or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data)):
+    # A quoted `'<<'` is a plain key to kubectl, not a merge; only the nodes can tell.
+    quoted_merge = "'<<'" in chunk or '"<<"' in chunk
+    if (
+        duplicate_error is not None
+        or quoted_merge
+        or (kubectl_candidate(chunk) and _kubectl_differs(chunk, data))
+    ):
         # kubectl's reading differs from yaml-rs' here, or keys repeat: build from the nodes.
         root = _compose(chunk)
         if root is None:
