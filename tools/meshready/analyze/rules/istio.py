@@ -342,6 +342,8 @@ rule(
 
 
 _TLS_MODES_NEEDING_CERT = frozenset({"SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"})
+# Istio validates that a server of these protocols has a `tls` block (protocol.IsTLS).
+_PROTOCOLS_NEEDING_TLS = frozenset({"HTTPS", "TLS"})
 
 
 def gateway_tls_credential(item: K8sObject, ctx: Context) -> Iterator[Hit]:
@@ -352,8 +354,10 @@ def gateway_tls_credential(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         tls = server.get("tls")
         protocol = str(get(server, ("port", "protocol"), "")).upper()
         if tls is None:
-            if protocol == "HTTPS":
-                yield Hit(("spec", "servers", i, "port", "protocol"), "HTTPS server has no tls")
+            if protocol in _PROTOCOLS_NEEDING_TLS:
+                yield Hit(
+                    ("spec", "servers", i, "port", "protocol"), f"{protocol} server has no tls"
+                )
             continue
         tls = as_dict(tls)
         mode = str(tls.get("mode", "")).upper()
@@ -374,7 +378,7 @@ rule(
     description=(
         "A server with `tls.mode` SIMPLE, MUTUAL or OPTIONAL_MUTUAL must name its certificate, "
         "as `credentialName` (a Secret in the gateway workload's namespace) or as "
-        "`serverCertificate` and `privateKey` files; an HTTPS server needs a `tls` block. "
+        "`serverCertificate` and `privateKey` files; an HTTPS or TLS server needs a `tls` block. "
         "Istio rejects or ignores such a server, and its port serves nothing."
     ),
     remediation=(
