@@ -194,9 +194,7 @@ def authz_principal_unknown_sa(item: K8sObject, ctx: Context) -> Iterator[Hit]:
         namespace, account = parsed
         if namespace not in index.namespaces or account == "default":
             continue
-        if (namespace, account) in ctx.service_accounts or (
-            namespace == "default" and ("", account) in ctx.service_accounts
-        ):
+        if (namespace, account) in ctx.service_accounts:  # keyed by namespace_key
             continue
         if any(
             w.pod_spec.get("serviceAccountName") == account
