@@ -134,7 +134,10 @@ def test_constant_rate_against_the_server(hello):
     assert summary["errors"] == 0
     assert summary["elapsed_s"] == 3.0
     assert summary["achieved_ratio"] == pytest.approx(1.0, abs=0.03)
-    assert summary["late"] <= summary["sent"] // 4  # scheduling noise, not a backlog
+    # Scheduling noise, not a backlog: a scheduler that fell behind sends nearly every
+    # request late (see the falling-behind test). On a 2-core machine at load 10 a quarter
+    # of the sends were late (32 of 120), so the bound is half.
+    assert summary["late"] <= summary["sent"] // 2
     for key in ("latency_ms", "service_latency_ms"):
         assert set(summary[key]) == {"p50", "p90", "p99", "p99.9", "max"}
         assert 0 < summary[key]["p50"] <= summary[key]["p99"] <= summary[key]["max"]
