@@ -41,7 +41,17 @@ def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
         non_root = own.get("runAsNonRoot", pod.get("runAsNonRoot"))
         user = own.get("runAsUser", pod.get("runAsUser"))
         if user == 0:
-            yield Hit((*container.path, "securityContext"), f"{_where(container)} runs as UID 0")
+            # Point at the runAsUser to change: the container's own, else the pod's.
+            if "runAsUser" in own:
+                yield Hit(
+                    (*container.path, "securityContext", "runAsUser"),
+                    f"{_where(container)} runs as UID 0",
+                )
+            else:
+                yield Hit(
+                    (*workload.pod_spec_path, "securityContext", "runAsUser"),
+                    f"{_where(container)} runs as UID 0 (the pod's runAsUser)",
+                )
         elif non_root is not True:
             yield Hit(
                 _security_context_path(container), f"{_where(container)} has no runAsNonRoot: true"
