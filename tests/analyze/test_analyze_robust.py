@@ -88,6 +88,6 @@ def test_cronjob_findings_point_into_the_job_template():
     by_rule = {f.rule.id: f for f in report.findings}
     pod_spec = ("spec", "jobTemplate", "spec", "template", "spec")
     assert by_rule["MR207"].path == (*pod_spec, "hostPID")
-    assert by_rule["MR202"].path == (*pod_spec, "containers", 0)
+    assert by_rule["MR202"].path == (*pod_spec, "containers", 0, "securityContext")
     assert "MR210" not in by_rule  # Jobs run to completion; no probes asked
     assert "MR103" not in by_rule

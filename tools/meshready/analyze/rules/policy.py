@@ -29,9 +29,9 @@ def _where(container: Container) -> str:
 
 
 def _security_context_path(container: Container) -> tuple:
-    """Where a missing security setting belongs: the container's securityContext if it
-    has one (so the finding points at the block to edit), else the container itself."""
-    return (*container.path, "securityContext") if container.security_context else container.path
+    """Where a missing security setting belongs: the container's securityContext, the block
+    to edit. Without one the finding's line falls back to the container itself."""
+    return (*container.path, "securityContext")
 
 
 def run_as_non_root(workload: Workload, ctx: Context) -> Iterator[Hit]:
@@ -131,12 +131,12 @@ def drop_all_capabilities(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
         own = container.security_context
         capabilities = as_dict(own.get("capabilities"))
+        # Without a capabilities block the line falls back to the securityContext's, or the
+        # container's.
         path = (*container.path, "securityContext", "capabilities")
         # Exactly "ALL", as Pod Security compares: `all` passes a linter and fails admission.
         if "ALL" not in [str(c) for c in as_list(capabilities.get("drop"))]:
-            yield Hit(
-                path if capabilities else (*container.path, "securityContext"), _where(container)
-            )
+            yield Hit(path, _where(container))
         added = [str(c) for c in as_list(capabilities.get("add"))]
         extra = [c for c in added if c not in ADDABLE_CAPABILITIES]  # exactly, as Pod Security
         if extra:
