@@ -267,9 +267,10 @@ def container_resources(workload: Workload, ctx: Context) -> Iterator[Hit]:
             for section, name in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
             if as_dict(resources.get(section)).get(name) in (None, "")
         ]
-        if missing:
-            path = (*container.path, "resources") if resources else container.path
-            yield Hit(path, f"{_where(container)} has no {', '.join(missing)}")
+        if missing:  # without a resources block the line falls back to the container's
+            yield Hit(
+                (*container.path, "resources"), f"{_where(container)} has no {', '.join(missing)}"
+            )
 
 
 rule(
@@ -319,12 +320,16 @@ rule(
 )(container_probes)
 
 
+def _image_detail(container: Container, image: str) -> str:
+    return f"{_where(container)} image {image!r}" if image else f"{_where(container)} has no image"
+
+
 def image_tag(workload: Workload, ctx: Context) -> Iterator[Hit]:
     for container in workload.all_containers:
-        image = str(container.spec.get("image", ""))
+        image = str(container.spec.get("image") or "")
         parsed = parse_image(image)
         if parsed.digest is None and parsed.tag in (None, "latest"):
-            yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
+            yield Hit((*container.path, "image"), _image_detail(container, image))
 
 
 rule(
@@ -349,9 +354,9 @@ def image_digest(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if not ctx.settings.require_digest:
         return
     for container in workload.all_containers:
-        image = str(container.spec.get("image", ""))
+        image = str(container.spec.get("image") or "")
         if not parse_image(image).pinned:
-            yield Hit((*container.path, "image"), f"{_where(container)} image {image!r}")
+            yield Hit((*container.path, "image"), _image_detail(container, image))
 
 
 rule(
@@ -376,8 +381,14 @@ def dedicated_service_account(workload: Workload, ctx: Context) -> Iterator[Hit]
     spec = workload.pod_spec
     name = spec.get("serviceAccountName") or spec.get("serviceAccount")
     if not name or name == "default":
-        path = (*workload.pod_spec_path, "serviceAccountName") if name else workload.pod_spec_path
-        yield Hit(path)
+        # The field that says default (the deprecated one if only it does); when neither is
+        # set the line falls back to the pod spec's.
+        field_ = (
+            "serviceAccount"
+            if name and not spec.get("serviceAccountName")
+            else "serviceAccountName"
+        )
+        yield Hit((*workload.pod_spec_path, field_))
 
 
 rule(
@@ -447,10 +458,8 @@ def production_replicas(workload: Workload, ctx: Context) -> Iterator[Hit]:
         return
     replicas = get(workload.obj, ("spec", "replicas"), 1)
     if isinstance(replicas, int) and replicas < 2:
-        path = (
-            ("spec", "replicas") if "replicas" in as_dict(workload.obj.get("spec")) else ("spec",)
-        )
-        yield Hit(path, f"replicas {replicas}")
+        # Without replicas the line falls back to the spec's.
+        yield Hit(("spec", "replicas"), f"replicas {replicas}")
 
 
 rule(
