@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from meshready.analyze.engine import AnalysisConfig, analyze
+from meshready.analyze.rules.mesh import protocol_of
 from meshready.render import RenderedObject, RenderResult
 
 SERVICE = """\
@@ -145,3 +146,11 @@ def test_envoy_uid_names_the_pod_or_the_container_at_the_field(tmp_path: Path):
             "runAsGroup of container app",
         ),
     ]
+
+
+def test_protocol_of_reads_grpc_web_before_its_grpc_prefix():
+    # Istio's protocol.Parse knows grpc-web as a protocol of its own, not as grpc.
+    assert protocol_of("grpc-web") == "grpc-web"
+    assert protocol_of("GRPC-Web-ui") == "grpc-web"
+    assert protocol_of("grpc-api") == "grpc"
+    assert protocol_of("grpcweb") is None

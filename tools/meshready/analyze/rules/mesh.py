@@ -268,7 +268,7 @@ def service_port_protocol(service: Service, ctx: Context) -> Iterator[Hit]:
             detail = (
                 f"port {port.number} named {name!r}" if name else f"port {port.number} has no name"
             )
-            yield Hit((*port.path, "name") if name else port.path, detail)
+            yield Hit((*port.path, "name"), detail)  # unnamed: the line falls back to the port's
 
 
 rule(
