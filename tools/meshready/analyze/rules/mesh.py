@@ -459,7 +459,7 @@ def service_target_port(service: Service, ctx: Context) -> Iterator[Hit]:
             or (isinstance(target, str) and target not in names)
         ]
         if missing:
-            path = (*port.path, "targetPort") if "targetPort" in port.spec else port.path
+            path = (*port.path, "targetPort")  # without one the line falls back to the port's
             shown = ", ".join(missing[:3]) + (
                 f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             )
