@@ -544,8 +544,6 @@ _SELECTOR_KINDS = frozenset(
 def selector_template_mismatch(workload: Workload, ctx: Context) -> Iterator[Hit]:
     if workload.kind not in _SELECTOR_KINDS:
         return  # a Pod, a CronJob, or a kind whose selector rules we do not know
-    if workload.kind == "Rollout" and get(workload.obj, ("spec", "workloadRef")):
-        return  # the referenced Deployment holds the template
     selector = get(workload.obj, ("spec", "selector"))
     if workload.kind == "Job" and not get(workload.obj, ("spec", "manualSelector")):
         return  # the Job controller generates its own selector
@@ -726,7 +724,7 @@ def namespace_injection(subject: K8sObject, ctx: Context) -> Iterator[Hit]:
             return  # reported on its workloads, with what their pods say
         _, problem = namespace_problem(subject.labels)
         if problem is not None:
-            yield Hit(("metadata", "labels") if subject.labels else ("metadata",), problem)
+            yield Hit(("metadata", "labels"), problem)  # no labels: the metadata's line
 
 
 rule(
@@ -770,7 +768,7 @@ rule(
 
 def _workload_injection(workload: Workload, ctx: Context) -> Iterator[Hit]:
     namespace = workload.namespace_key
-    path = ("metadata", "namespace") if workload.namespace else ("metadata",)
+    path = ("metadata", "namespace")  # omitted: the line falls back to the metadata's
     declared = ctx.namespaces.get(namespace)
     if declared is None:
         if ctx.settings.production or ctx.settings.require_namespace:
