@@ -4,12 +4,14 @@ specs no rule looks at."""
 
 from __future__ import annotations
 
+import yaml
 from meshready.analyze.engine import (
     AnalysisConfig,
     analyze,
     unchecked_pod_templates,
 )
 from meshready.analyze.rules import Severity
+from meshready.analyze.sources import load_plain
 from meshready.render import RenderedObject, RenderResult
 
 
@@ -162,3 +164,33 @@ def test_the_pod_spec_search_stops_at_its_depth():
         unchecked_pod_templates(RenderResult("t", [custom("Deep", "example.com/v1", nested(8))]))
         == []
     )
+
+
+PRIVILEGED_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+spec:
+  containers:
+  - name: web
+    image: registry.example/web:1.0
+    securityContext:
+      privileged: true
+"""
+
+
+def test_plain_file_findings_carry_the_loaders_line(tmp_path):
+    (tmp_path / "pod.yaml").write_text(PRIVILEGED_POD)
+    load = load_plain([str(tmp_path / "pod.yaml")])
+    report = analyze([load.result], AnalysisConfig())
+    privileged = [f for f in report.findings if f.rule.id == "MR206"]
+    assert [(f.file, f.line) for f in privileged] == [(str(tmp_path / "pod.yaml"), 11)]
+
+
+def test_rendered_objects_without_a_root_have_no_line():
+    obj = yaml.safe_load(PRIVILEGED_POD)
+    result = RenderResult("t", [RenderedObject(obj, origin={"path": "pod.yaml"})])
+    privileged = [f for f in analyze([result], AnalysisConfig()).findings if f.rule.id == "MR206"]
+    assert [(f.file, f.line) for f in privileged] == [("pod.yaml", None)]
