@@ -15,7 +15,7 @@ from meshready.analyze.engine import AnalysisConfig, analysis_config, analyze, b
 from meshready.analyze.rules.model import TargetSettings
 from meshready.config import load_config
 from meshready.errors import MeshreadyError
-from meshready.render import RenderedObject, RenderResult
+from meshready.render import RenderedObject, RenderResult, kustomize, render_target
 
 # A base with findings on purpose, and an overlay that renames, patches and relabels it.
 BASE_DEPLOYMENT = """\
@@ -121,6 +121,31 @@ def repo(tmp_path: Path) -> Path:
 def records(result) -> list[dict]:
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
+
+
+def test_source_lines_through_a_real_kustomize_overlay_in_process(repo: Path):
+    # The same tracing as below without the CLI, so that mutation testing sees it: the
+    # base file's line, the overlay patch that set a field, an inline patch's operation.
+    result = render_target(repo, "overlays/prod", kustomize.find_kustomize(), timeout=60)
+    assert result.error is None, result.error
+    plain_copy = RenderResult(
+        result.target, [RenderedObject(o.obj, o.origin) for o in result.objects]
+    )
+    report = analyze([result], AnalysisConfig(), root=repo)
+    by_rule = {f.rule.id: f for f in report.findings}
+    assert (by_rule["MR211"].file, by_rule["MR211"].line) == (
+        "base/web/deployment.yaml",
+        LINE_OF_IMAGE,
+    )
+    assert (by_rule["MR112"].file, by_rule["MR112"].line) == ("overlays/prod/hostnet.yaml", 8)
+    assert by_rule["MR207"].file == "overlays/prod/kustomization.yaml"
+    assert (by_rule["MR102"].file, by_rule["MR102"].line) == ("base/web/service.yaml", 8)
+    assert report.objects == len(result.objects) and report.targets == ["overlays/prod"]
+    # Without a root nothing is looked up: the source file is known, its line is not.
+    unrooted = analyze([plain_copy], AnalysisConfig())
+    assert {(f.file, f.line) for f in unrooted.findings if f.rule.id == "MR211"} == {
+        ("base/web/deployment.yaml", None)
+    }
 
 
 def test_source_lines_through_a_real_kustomize_overlay(repo: Path):

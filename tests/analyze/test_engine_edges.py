@@ -11,7 +11,7 @@ from meshready.analyze.engine import (
     unchecked_pod_templates,
 )
 from meshready.analyze.rules import Severity
-from meshready.analyze.sources import load_plain
+from meshready.analyze.sources import InputError, load_plain
 from meshready.render import RenderedObject, RenderResult
 
 
@@ -194,3 +194,26 @@ def test_rendered_objects_without_a_root_have_no_line():
     result = RenderResult("t", [RenderedObject(obj, origin={"path": "pod.yaml"})])
     privileged = [f for f in analyze([result], AnalysisConfig()).findings if f.rule.id == "MR206"]
     assert [(f.file, f.line) for f in privileged] == [("pod.yaml", None)]
+
+
+def test_a_failed_target_is_an_error_and_the_next_target_is_still_analysed(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    failed = RenderResult("broken", [], error="missing.yaml: no such file")
+    good = RenderResult("ok", [pod("web", hostPID=True), pod("api", hostPID=True)])
+    given = InputError("files", "bad.yaml: not YAML", "bad.yaml", 3)
+    report = analyze(
+        [failed, good], AnalysisConfig(), root=tmp_path, errors=[given], notes=["skipped one"]
+    )
+    assert report.targets == ["ok"]
+    assert report.objects == 2
+    assert [f.object for f in report.findings if f.rule.id == "MR207"] == [
+        "Pod shop/web",
+        "Pod shop/api",
+    ]
+    assert report.errors[0] == given
+    # The failed target points at its kustomization file, found under the root.
+    assert [(e.target, e.file, e.stage) for e in report.errors[1:]] == [
+        ("broken", "broken/kustomization.yaml", "render")
+    ]
+    assert "skipped one" in report.notes
