@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import io
+import itertools
 import json
 import logging
 import re
@@ -546,7 +549,10 @@ def test_sigterm_drain_timeline():
 
         stopped = proc.wait_for_line(lambda line: "Stopped accepting" in line)
         assert "idle_closed=1" in stopped  # the idle keep-alive connection
-        assert is_closed(idle)  # a clean end of stream, not a reset
+        # A clean end of stream, not a reset, even for a request that crosses the close:
+        # the server reads and drops it, so the client sees the FIN and retries elsewhere.
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert idle.recv(1) == b""
         idle.close()
         with pytest.raises(OSError):  # no longer accepting
             socket.create_connection((proc.host, proc.port), timeout=5).close()
@@ -582,76 +588,125 @@ def test_pipelined_requests_received_during_the_drain_are_all_answered():
 
 
 def test_drain_under_keep_alive_load_loses_no_request():
-    """Several keep-alive clients keep sending across SIGTERM. A request counts as lost
-    when it was sent and got no response; a connection the server closed cleanly before
-    answering anything on it (end of stream, not a reset) is retried on a fresh one, as
-    RFC 9112 9.3.1 lets clients do. Clients stop when a new connection is refused."""
-    proc = start_hello({"DRAIN_DELAY": "1s", "DRAIN_SECONDS": "10", "ACCESS_LOG": "off"})
+    """Several keep-alive clients keep sending across SIGTERM, each request with its own
+    User-Agent, so the server's access log tells which requests it read. Lost: a request
+    the server read whose response the client did not get, or a reset of a connection that
+    had carried a response (idle connections must be closed cleanly). A clean end of stream
+    before any byte of a response is retried on a fresh connection (RFC 9112 9.3.1).
+
+    One failure is TCP's and no server's: the kernel completes a handshake in the instant
+    between the server's last accept and its close of the listener, and the close resets
+    that connection. So a reset on a fresh connection, of a request the server never read,
+    seen after DRAIN_DELAY has passed since the signal, ends that client as a refused
+    connect would."""
+    drain_delay = 1.0
+    proc = start_hello(
+        {"DRAIN_DELAY": f"{drain_delay}s", "DRAIN_SECONDS": "10", "LOG_FORMAT": "json"}
+    )
     workers = 6
     lock = threading.Condition()
-    stats = {"ok": 0, "closed_by_drain": 0, "retried": 0, "lost": 0, "ready_statuses": []}
-    errors = []  # what went wrong with each lost request
+    stats = {"ok": 0, "closed_by_drain": 0, "retried": 0, "reset_at_close": 0}
+    ready_statuses: set[int] = set()
+    answered: set[str] = set()
+    unanswered: dict[str, str] = {}  # request id -> what the client saw
+    lost: list[str] = []  # failures no drain may cause, whatever the server logged
+    signalled_at = [float("inf")]
 
-    def client(path: str) -> None:
+    def client(worker: int, path: str) -> None:
         conn = http.client.HTTPConnection(proc.host, proc.port, timeout=20)
         try:
-            while True:
+            for number in itertools.count():
+                request_id = f"drain-{worker}-{number}"
+                fresh = conn.sock is None
+                if fresh:
+                    try:
+                        conn.connect()
+                    except ConnectionRefusedError:
+                        return  # the listener is closed: the drain's second phase
                 try:
-                    conn.request("GET", path)
-                except ConnectionRefusedError:
-                    return  # the listener is closed: the drain's second phase
-                except OSError as err:  # sending failed part-way: count it against us
-                    with lock:
-                        stats["lost"] += 1
-                        errors.append(f"send: {err!r}")
-                    conn.close()
-                    continue
-                try:
+                    conn.request("GET", path, headers={"User-Agent": request_id})
                     response = conn.getresponse()
                     response.read()
                 except http.client.RemoteDisconnected:
-                    # End of stream before any byte of a response: the server had closed
-                    # this idle connection. Retry on a fresh connection.
-                    with lock:
+                    with lock:  # the server had closed this connection: retry
                         stats["retried"] += 1
+                        unanswered[request_id] = "end of stream before a response"
                     conn.close()
                     continue
                 except (OSError, http.client.HTTPException) as err:
-                    with lock:
-                        stats["lost"] += 1
-                        errors.append(f"receive: {err!r}")
                     conn.close()
+                    with lock:
+                        unanswered[request_id] = repr(err)
+                        after_delay = time.monotonic() >= signalled_at[0] + drain_delay
+                        if fresh and isinstance(err, ConnectionResetError) and after_delay:
+                            stats["reset_at_close"] += 1
+                            return
+                        lost.append(f"{request_id} ({'fresh' if fresh else 'used'}): {err!r}")
                     continue
                 with lock:
                     stats["ok"] += 1
+                    answered.add(request_id)
                     if response.getheader("Connection") == "close":
                         stats["closed_by_drain"] += 1
                     if path == "/readyz":
-                        stats["ready_statuses"].append(response.status)
+                        ready_statuses.add(response.status)
                     lock.notify_all()
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=("/",)) for _ in range(workers)]
-    threads.append(threading.Thread(target=client, args=("/readyz",)))
+    threads = [threading.Thread(target=client, args=(n, "/")) for n in range(workers)]
+    threads.append(threading.Thread(target=client, args=(workers, "/readyz")))
     try:
         for thread in threads:
             thread.start()
         with lock:
             assert lock.wait_for(lambda: stats["ok"] >= 200, timeout=30), stats
+        signalled_at[0] = time.monotonic()
         proc.signal(signal.SIGTERM)
         for thread in threads:
             thread.join(60)
         assert not any(thread.is_alive() for thread in threads)
         assert proc.wait() == 0
-        print(
-            f"drain under load: {stats | {'ready_statuses': sorted(set(stats['ready_statuses']))}}"
-        )
-        assert stats["lost"] == 0, errors
-        assert 503 in stats["ready_statuses"]  # readiness flipped during the delay
+        records = [json.loads(line) for line in proc.lines if line.startswith("{")]
+        read_by_server = {r["user_agent"] for r in records if r["message"] == "request"}
+        print(f"drain under load: {stats}, /readyz {sorted(ready_statuses)}")
+        assert answered <= read_by_server  # the log names every request: the check can bite
+        lost += [f"{rid}: {seen}" for rid, seen in unanswered.items() if rid in read_by_server]
+        assert lost == []
+        assert stats["reset_at_close"] <= 1 + workers  # at most one per client
+        assert 503 in ready_statuses  # readiness flipped during the delay
         assert stats["closed_by_drain"] > 0  # answered during the drain, with close
     finally:
         proc.kill()
+
+
+def test_connections_the_kernel_completed_before_the_listener_closes_are_answered():
+    """Closing a listening socket resets the connections still in its accept queue, and
+    their requests are lost: the drain accepts them first. In process, so that nothing
+    but the drain accepts them: the event loop does not run until the drain has begun."""
+
+    async def scenario() -> list[tuple[int, dict[str, str], bytes]]:
+        settings = hello.Settings(port=0, listen_address="127.0.0.1", access_log=False)
+        server = hello.HelloServer(settings, hello.LogSink(io.StringIO()))
+        host, port = await server.start()
+        # The kernel completes these handshakes; nothing has called accept().
+        clients = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
+        for sock in clients:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        server.app.draining = True
+        server._stop_accepting()
+
+        def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+            with sock:  # closing our side ends the server's linger
+                return read_response(sock)
+
+        answers = await asyncio.gather(*(asyncio.to_thread(answer, s) for s in clients))
+        await asyncio.wait_for(server.serve_until_stopped(), 10)
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [(status, body) for status, _, body in answers] == [(200, b"Hello World!\n")] * 3
+    assert all(headers["connection"] == "close" for _, headers, _ in answers)
 
 
 def test_drain_timeout_bounds_the_wait():
