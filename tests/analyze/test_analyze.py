@@ -391,6 +391,19 @@ def test_star_table_is_merged_under_the_per_target_table():
     assert prod.settings.require_digest is False and dev.settings.require_digest is True
 
 
+@pytest.mark.parametrize("flag", ["require_digest", "require_namespace", "external_gateways"])
+def test_each_target_flag_is_read_from_star_and_overridden_by_the_target(flag):
+    config = AnalysisConfig(
+        per_target={"*": {flag: True}, "overlays/prod": {flag: False}, "overlays/qa": {}}
+    )
+    assert getattr(config.for_target("overlays/dev").settings, flag) is True
+    assert getattr(config.for_target("overlays/qa").settings, flag) is True
+    assert getattr(config.for_target("overlays/prod").settings, flag) is False
+    only_target = AnalysisConfig(per_target={"overlays/prod": {flag: True}})
+    assert getattr(only_target.for_target("overlays/prod").settings, flag) is True
+    assert getattr(only_target.for_target("overlays/dev").settings, flag) is False
+
+
 def test_every_key_of_this_repository_is_in_the_schema():
     from meshready.config import SCHEMA
 

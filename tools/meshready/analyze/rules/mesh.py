@@ -799,8 +799,7 @@ def _annotation_places(subject: K8sObject) -> list[tuple[str, tuple, dict[str, A
         if pod and isinstance(pod, dict):
             places.append(("Pod", (*subject.template_path, "metadata", "annotations"), pod))
     if own and isinstance(own, dict):
-        resource = "Pod" if subject.kind == "Pod" else subject.kind
-        places.append((resource, ("metadata", "annotations"), own))
+        places.append((subject.kind, ("metadata", "annotations"), own))
     return places
 
 
