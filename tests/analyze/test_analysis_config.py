@@ -65,6 +65,12 @@ def test_targets_lose_their_trailing_slash_and_fail_on_defaults_to_error():
     assert analysis.for_target("overlays/dev").settings.production is False
 
 
+def test_only_slashes_are_trimmed_from_target_names():
+    analysis = read({"production_targets": ["/Xapps/X/"], "rules": {"Xapps/X/": {}}})
+    assert analysis.production_targets == frozenset({"Xapps/X"})
+    assert set(analysis.per_target) == {"Xapps/X"}
+
+
 def test_fail_on_is_read_from_analyze_fail_on():
     assert read({"analyze_fail_on": "Warning"}).fail_on is Severity.WARNING
 

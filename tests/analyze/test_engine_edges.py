@@ -8,9 +8,11 @@ import yaml
 from meshready.analyze.engine import (
     AnalysisConfig,
     analyze,
+    build_context,
     unchecked_pod_templates,
 )
 from meshready.analyze.rules import Severity
+from meshready.analyze.rules.model import TargetSettings
 from meshready.analyze.sources import InputError, load_plain
 from meshready.render import RenderedObject, RenderResult
 
@@ -144,6 +146,38 @@ def test_no_note_where_a_rule_does_look_or_no_pod_can_hide():
         ],
     )
     assert unchecked_pod_templates(result) == []
+
+
+def test_objects_skipped_before_a_hidden_pod_spec_do_not_end_the_search():
+    # Each reason to pass over an object in turn, then one that does hide a pod spec.
+    result = RenderResult(
+        "t",
+        [
+            custom("Thing", "v1", {"pod": CONTAINERS}),  # the core group
+            custom("Rollout", "argoproj.io/v1alpha1", {"template": {"spec": CONTAINERS}}),
+            custom("Scalar", "example.com/v1", "spec"),
+            custom("BatchRun", "batch.example.com/v1", {"runner": {"pod": CONTAINERS}}),
+        ],
+    )
+    assert unchecked_pod_templates(result) == [
+        "t: skipped 1 BatchRun object: pod spec at spec.runner.pod is not checked (only spec.template is)"
+    ]
+
+
+def test_a_service_with_a_pod_template_is_still_a_service():
+    service = custom(
+        "Service", "v1", {"selector": {"app": "web"}, "template": {"spec": CONTAINERS}}
+    )
+    ctx, everything = build_context(RenderResult("t", [service]), TargetSettings())
+    assert [s.name for s in ctx.services] == ["x"] and ctx.workloads == []
+    assert len(everything) == 1
+
+
+def test_the_object_count_adds_up_over_targets():
+    first = RenderResult("a", [pod("web"), pod("api")])
+    second = RenderResult("b", [pod("db")])
+    report = analyze([first, second], AnalysisConfig())
+    assert report.objects == 3 and report.targets == ["a", "b"]
 
 
 def test_the_pod_spec_search_stops_at_its_depth():

@@ -49,7 +49,7 @@ def image_hits(rule_id: str, image: str, require_digest: bool = False) -> list:
         "spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}},
     }
     workload = Workload(obj, "Deployment", "web", "default", template_path=("spec", "template"))
-    ctx = Context(target="t", settings=TargetSettings(require_digest=require_digest))
+    ctx = Context(settings=TargetSettings(require_digest=require_digest))
     return list(CATALOG[rule_id].check(workload, ctx))
 
 

@@ -147,7 +147,7 @@ def build_context(
     kinds, an Argo Rollout, and any other kind whose `spec.template` holds containers.
     Objects are indexed by the namespace they land in (`namespace_key`): one that omits
     its namespace and one that says `default` meet."""
-    ctx = Context(target=result.target, settings=settings)
+    ctx = Context(settings=settings)
     everything: list[K8sObject] = []
     pdbs: list[K8sObject] = []
     for index, rendered in enumerate(result.objects):
@@ -185,7 +185,6 @@ def build_context(
                 ctx.autoscalers[scale_key] = item
         everything.append(item)
         group = item.api_group
-        ctx.objects[(group, kind, item.namespace, item.name)] = item
         ctx.objects_by_kind.setdefault((group, kind), []).append(item)
         if group.endswith("istio.io"):
             ctx.istio_objects.append(item)
@@ -429,7 +428,6 @@ def analyze_target(
             name=item.name,
             message=rule.format(hit),
             path=hit.path,
-            file=item.source_path,
             order=(item.index, int(rule.id[2:])),
         )
         if rule.id in target_rules.disabled:

@@ -275,7 +275,6 @@ class TargetSettings:
 class Context:
     """Everything a rule may look at besides its subject: one rendered target, indexed."""
 
-    target: str
     settings: TargetSettings
     workloads: list[Workload] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
@@ -292,9 +291,8 @@ class Context:
     autoscalers: dict[tuple[str, str, str], K8sObject] = field(default_factory=dict)
     # namespaces (namespace_key) that hold at least one workload of the target
     workload_namespaces: set[str] = field(default_factory=set)
-    # Every object by (apiVersion group, kind, namespace, name), and by (group, kind) in
-    # render order: cross-references between custom resources (Istio's MR3xx) look here.
-    objects: dict[tuple[str, str, str, str], K8sObject] = field(default_factory=dict)
+    # Every object by (apiVersion group, kind), in render order: cross-references between
+    # custom resources (Istio's MR3xx) look here.
     objects_by_kind: dict[tuple[str, str], list[K8sObject]] = field(default_factory=dict)
     # Objects of the *.istio.io API groups: the subjects of Scope.ISTIO rules.
     istio_objects: list[K8sObject] = field(default_factory=list)
