@@ -173,6 +173,17 @@ def test_a_service_with_a_pod_template_is_still_a_service():
     assert len(everything) == 1
 
 
+def test_a_nameless_object_is_analysed_under_an_empty_name():
+    # Plain files may hold one (kustomize would refuse it): findings name it as "", never
+    # as "None".
+    nameless = pod("ignored")
+    del nameless.obj["metadata"]["name"]
+    nameless.obj["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    findings = analyze([RenderResult("t", [nameless])], AnalysisConfig()).findings
+    privileged = [f for f in findings if f.rule.id == "MR206"]
+    assert [(f.name, f.object) for f in privileged] == [("", "Pod shop/")]
+
+
 def test_the_object_count_adds_up_over_targets():
     first = RenderResult("a", [pod("web"), pod("api")])
     second = RenderResult("b", [pod("db")])
