@@ -1,6 +1,7 @@
 """Kill ratios per package from mutmut's results (mutants/**/*.meta), and the survivors.
 
     python tools/mutation_report.py [PATH ...]     # PATH: tools/meshready/<package>[/<module>.py]
+                                                   #   or apps/<app>/<script>.py
 
 Run by `nox -s mutate` after `mutmut run`. A mutant counts as killed when a test failed
 (or timed out: an infinite loop is caught); "no tests" and "not checked" are listed apart,
@@ -27,6 +28,9 @@ def mutant_prefix(path: str) -> str:
 
 def package_of(name: str) -> str:
     parts = name.split(".")
+    # apps.<app>.<script>.x_<function>__mutmut_N -> apps/<app>
+    if parts[0] == "apps":
+        return "/".join(parts[:2])
     # tools.meshready.<package>.<module>.x_<function>__mutmut_N -> meshready.<package>
     return ".".join(parts[1:3]) if len(parts) > 4 else ".".join(parts[1:2])
 

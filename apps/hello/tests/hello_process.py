@@ -20,7 +20,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-SERVER = Path(__file__).resolve().parents[1] / "server.py"
+# The apps/ directory whose programs tests start as processes. `nox -s mutate` points it at
+# the repository's own (tools/mutmut_alias.py): the tests there run in mutmut's copy, whose
+# programs are rewritten with every mutant inline, importing mutmut. A program run as a
+# process is `__main__`, which no mutant names, so it could kill none of them anyway.
+PROGRAMS = Path(os.environ.get("ASM_READY_APPS_DIR") or Path(__file__).resolve().parents[2])
+SERVER = PROGRAMS / "hello" / "server.py"
+LOADGEN = PROGRAMS / "loadgen" / "loadgen.py"
 _STARTED = re.compile(r"Starting server on port (\d+)")
 # Proxy settings of the machine must never reroute loopback test traffic.
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

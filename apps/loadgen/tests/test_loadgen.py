@@ -28,9 +28,8 @@ sys.path.insert(0, str(APPS / "loadgen"))
 sys.path.insert(0, str(APPS / "hello" / "tests"))
 
 import loadgen  # noqa: E402
-from hello_process import clean_env, free_port, start_hello  # noqa: E402
+from hello_process import LOADGEN, clean_env, free_port, start_hello  # noqa: E402
 
-LOADGEN = APPS / "loadgen" / "loadgen.py"
 PROGRESS = re.compile(r"^(\d+) request\(s\) complete to (\S+)$")
 TOTAL = re.compile(r"^  total ")
 
