@@ -2,6 +2,7 @@
 
     python tools/mutation_report.py [PATH ...]     # PATH: tools/meshready/<package>[/<module>.py]
                                                    #   or apps/<app>/<script>.py
+    python tools/mutation_report.py --functions PATH ...    # a row per function instead
 
 Run by `nox -s mutate` after `mutmut run`. A mutant counts as killed when a test failed
 (or timed out: an infinite loop is caught); "no tests" and "not checked" are listed apart,
@@ -54,8 +55,15 @@ def collect(prefixes: list[str]) -> dict[str, int | None]:
     return results
 
 
+def function_of(name: str) -> str:
+    """apps.loadgen.loadgen.xǁStatsǁrecord_send__mutmut_4 -> apps.loadgen.loadgen Stats.record_send"""
+    module, _, mangled = name.partition("__mutmut_")[0].rpartition(".")
+    return f"{module} {mangled.removeprefix('x_').strip('ǁ').replace('ǁ', '.')}"
+
+
 def main(argv: list[str]) -> int:
-    prefixes = [mutant_prefix(p) for p in argv]
+    by_function = "--functions" in argv
+    prefixes = [mutant_prefix(p) for p in argv if p != "--functions"]
     results = collect(prefixes)
     if not results:
         print("no mutants found: run `mutmut run` first", file=sys.stderr)
@@ -73,15 +81,16 @@ def main(argv: list[str]) -> int:
             survivors.append(name)
         else:
             outcome = "not checked"
-        counts[group_of(name, prefixes)][outcome] += 1
+        counts[function_of(name) if by_function else group_of(name, prefixes)][outcome] += 1
+    width = max(40, *(len(row) for row in counts))
     print(
-        f"{'package or module':40} {'killed':>7} {'survived':>9} {'no tests':>9} {'unchecked':>9} {'kill ratio':>10}"
+        f"{'function' if by_function else 'package or module':{width}} {'killed':>7} {'survived':>9} {'no tests':>9} {'unchecked':>9} {'kill ratio':>10}"
     )
     for package, c in sorted(counts.items()):
         judged = c["killed"] + c["survived"] + c["no tests"]
         ratio = f"{100 * c['killed'] / judged:.1f}%" if judged else "-"
         print(
-            f"{package:40} {c['killed']:>7} {c['survived']:>9} {c['no tests']:>9} "
+            f"{package:{width}} {c['killed']:>7} {c['survived']:>9} {c['no tests']:>9} "
             f"{c['not checked']:>9} {ratio:>10}"
         )
     if survivors:
