@@ -709,6 +709,151 @@ def test_connections_the_kernel_completed_before_the_listener_closes_are_answere
     assert all(headers["connection"] == "close" for _, headers, _ in answers)
 
 
+# --- the drain, in process --------------------------------------------------
+# The process tests above show the drain as a client sees it; these run the server in the
+# test's own event loop, so that `nox -s mutate` can tell a mutant of the drain from the
+# original. Every step waits for what it needs: a response, a count, the server's stop.
+
+GET_HEAD = b"GET / HTTP/1.1\r\nHost: a\r\n"
+
+
+def drain_server(drain_delay: float = 60.0, drain_seconds: float = 60.0):
+    settings = hello.Settings(
+        port=0,
+        listen_address="127.0.0.1",
+        access_log=False,
+        drain_delay=drain_delay,
+        drain_seconds=drain_seconds,
+    )
+    return hello.HelloServer(settings, hello.LogSink(io.StringIO()))
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    """Let the event loop run until `predicate()` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the server never got there"
+        await asyncio.sleep(0.001)
+
+
+def kept_alive(host: str, port: int) -> socket.socket:
+    """A connection that has had one response and stays open, idle."""
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(GET_HEAD + b"\r\n")
+    status, headers, _ = read_response(sock)
+    assert status == 200 and headers.get("connection") != "close"
+    return sock
+
+
+def one_request(host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        return read_response(sock)
+
+
+def drain_records(caplog, message: str) -> list[dict]:
+    return [r.fields for r in caplog.records if r.name == "hello" and r.getMessage() == message]
+
+
+def test_drain_in_process_answers_what_it_received_and_closes_the_rest(caplog):
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> None:
+        server = drain_server()
+        host, port = await server.start()
+        idle = await asyncio.to_thread(kept_alive, host, port)
+        half = await asyncio.to_thread(kept_alive, host, port)
+        server.begin_drain("SIGTERM")
+        # DRAIN_DELAY: still accepting, not ready, and every response closes its connection.
+        ready = await asyncio.to_thread(one_request, host, port, "/readyz")
+        hello_page = await asyncio.to_thread(one_request, host, port, "/")
+        assert (ready[0], ready[1]["connection"]) == (503, "close")
+        assert (hello_page[0], hello_page[1]["connection"]) == (200, "close")
+        assert server.accepting
+        half.sendall(GET_HEAD)  # a request whose head is not complete yet
+        await until(lambda: any(conn.buffer for conn in server.connections))
+        await until(lambda: len(server.connections) == 2)  # the closed ones are gone
+        server._stop_accepting()  # what the DRAIN_DELAY timer does
+        assert not server.accepting
+        assert await asyncio.to_thread(idle.recv, 1) == b""  # a clean end of stream
+        with pytest.raises(OSError):  # no longer accepting
+            await asyncio.to_thread(socket.create_connection, (host, port), 5)
+        assert not server._stopped.done()  # one request is still to be answered
+        half.sendall(b"\r\n")
+        status, headers, body = await asyncio.to_thread(read_response, half)
+        assert (status, headers["connection"], body) == (200, "close", b"Hello World!\n")
+        await asyncio.wait_for(server.serve_until_stopped(), 10)
+        idle.close()
+        half.close()
+
+    asyncio.run(scenario())
+    [draining] = drain_records(caplog, "Draining")
+    assert draining == {
+        "signal": "SIGTERM",
+        "connections": 2,
+        "drain_delay": 60.0,
+        "drain_seconds": 60.0,
+    }
+    [stopped_accepting] = drain_records(caplog, "Stopped accepting")
+    assert stopped_accepting == {"connections": 2, "idle_closed": 1, "unfinished_requests": 1}
+    assert drain_records(caplog, "Stopped") == [{"drained": True, "unfinished_requests": 0}]
+
+
+def test_a_second_signal_in_process_resets_what_is_left(caplog):
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> None:
+        server = drain_server()
+        host, port = await server.start()
+        half = await asyncio.to_thread(kept_alive, host, port)
+        half.sendall(GET_HEAD)
+        await until(lambda: any(conn.buffer for conn in server.connections))
+        server.begin_drain("SIGTERM")
+        server.begin_drain("SIGTERM")
+        await asyncio.wait_for(server.serve_until_stopped(), 10)
+        with half:  # ended without an answer
+            assert await asyncio.to_thread(is_closed, half)
+
+    asyncio.run(scenario())
+    assert len(drain_records(caplog, "Draining")) == 1
+    assert drain_records(caplog, "second signal, closing now") == [{"signal": "SIGTERM"}]
+    assert drain_records(caplog, "Stopped") == [{"drained": False, "unfinished_requests": 1}]
+
+
+def test_sigint_in_process_skips_the_drain_delay(caplog):
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> None:
+        server = drain_server(drain_delay=60.0)
+        await server.start()
+        server.begin_drain("SIGINT")
+        await asyncio.wait_for(server.serve_until_stopped(), 30)  # not 60 s
+
+    asyncio.run(scenario())
+    [draining] = drain_records(caplog, "Draining")
+    assert (draining["signal"], draining["drain_delay"]) == ("SIGINT", 0.0)
+    assert drain_records(caplog, "Stopped") == [{"drained": True, "unfinished_requests": 0}]
+
+
+def test_drain_seconds_in_process_end_an_unfinished_request(caplog):
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> None:
+        server = drain_server(drain_seconds=0.05)
+        host, port = await server.start()
+        half = await asyncio.to_thread(kept_alive, host, port)
+        half.sendall(GET_HEAD)
+        await until(lambda: any(conn.buffer for conn in server.connections))
+        server.begin_drain("SIGTERM")
+        server._stop_accepting()
+        await asyncio.wait_for(server.serve_until_stopped(), 30)
+        with half:  # ended without an answer
+            assert await asyncio.to_thread(is_closed, half)
+
+    asyncio.run(scenario())
+    assert drain_records(caplog, "Stopped") == [{"drained": False, "unfinished_requests": 1}]
+
+
 def test_drain_timeout_bounds_the_wait():
     proc = start_hello({"DRAIN_SECONDS": "0.5", "FAULT_MAX_DELAY": "30s", "LOG_LEVEL": "debug"})
     try:

@@ -677,3 +677,66 @@ def test_bad_settings_exit_2_with_one_line(env, args, mentions):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("loadgen: error: ")
     assert mentions in lines[0]
+
+
+# --- the generator in process --------------------------------------------------------
+# The runs above are processes, which run loadgen's file as `__main__`: they show what a
+# user sees, and no mutant of `nox -s mutate` can show there. These drive the same
+# LoadGenerator, its worker threads, its watchdog and its requests client from the test's
+# own process, against the real server or the trickle above.
+
+
+class ClosedClient(loadgen.Client):
+    """loadgen's own client, remembering whether its worker closed it."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def run_in_process(url: str, **fields) -> tuple[loadgen.LoadGenerator, list[ClosedClient], int]:
+    """A LoadGenerator with a DURATION, run to its end: (it, the clients it made, abandoned)."""
+    options = loadgen.Options(server_addrs=(url,), **fields)
+    clients: list[ClosedClient] = []
+    changed = threading.Condition()
+
+    def make_client() -> ClosedClient:
+        clients.append(ClosedClient(options.server_addrs, options.timeout))
+        return clients[-1]
+
+    def notify() -> None:
+        with changed:
+            changed.notify_all()
+
+    generator = loadgen.LoadGenerator(options, notify=notify, client_factory=make_client)
+    generator.start()
+    with changed:  # each worker exits once the slots run out
+        assert changed.wait_for(lambda: generator.workers_alive == 0, timeout=60)
+    return generator, clients, generator.finish()
+
+
+def test_a_run_in_process_sends_through_worker_threads_and_balances_its_counts(hello):
+    generator, clients, abandoned = run_in_process(
+        hello.url("/"), rate=100.0, duration=0.3, concurrency=4, timeout=10.0
+    )
+    total = generator.total
+    assert generator.total_slots == 30
+    assert total.sent >= 1 and total.sent + generator.dropped(generator.clock()) == 30
+    assert total.statuses == {200: total.sent} and total.errors == 0
+    assert (abandoned, generator.in_flight(), generator._idle) == (0, 0, 0)
+    assert 1 <= generator.workers_started == len(clients) <= 4
+    assert all(client.closed for client in clients)
+
+
+def test_the_watchdog_cuts_a_request_past_its_timeout_and_the_worker_starts_afresh(trickle):
+    # No single read waits for TIMEOUT (a byte every 50 ms): only the watchdog ends a request.
+    generator, clients, abandoned = run_in_process(
+        f"http://127.0.0.1:{trickle.port}/", rate=1.0, duration=2.0, concurrency=1, timeout=1.0
+    )
+    total = generator.total
+    assert (total.sent, total.timeouts, total.completed, abandoned) == (2, 2, 0, 0)
+    # A cut connection is not reused: the worker takes a fresh client after each cut.
+    assert len(clients) == 3 and all(client.closed for client in clients)
+    assert trickle.connections == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -248,8 +249,15 @@ def test_errors_are_counted_by_kind(error, kind):
 
 
 def test_an_unknown_error_kind_is_a_bug_not_a_count():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown error kind 'sent'"):
         loadgen.Stats(0.0).record_error("sent")
+
+
+def test_late_sends_add_up_whatever_their_order():
+    stats = loadgen.Stats(0.0)
+    for late in (True, False, True, True, False):
+        stats.record_send(late=late)
+    assert (stats.sent, stats.late) == (5, 3)
 
 
 def test_stats_count_errors_and_rates():
@@ -631,3 +639,59 @@ def test_a_fast_server_needs_few_workers_whatever_the_cap():
         send_at(generator, client, clock, 0.0)
     # One worker sending, and one started to wait for the next slot (never run here).
     assert generator.workers_started == 2
+
+
+def test_a_stop_before_the_start_makes_no_client_and_no_worker():
+    made: list = []
+    generator = loadgen.LoadGenerator(
+        loadgen.Options(server_addrs=("http://x",), rate=10.0),
+        client_factory=lambda: made.append(1),
+    )
+    generator.request_stop()
+    generator.start()
+    assert made == [] and generator.workers_started == 0
+    generator.finish()
+
+
+def test_workers_and_the_watchdog_are_named_daemon_threads():
+    # Daemons: a request still in flight when the run ends must not keep the process up.
+    gate, counter, changed = threading.Event(), {"in": 0}, threading.Condition()
+    generator = loadgen.LoadGenerator(
+        loadgen.Options(server_addrs=("http://x",), rate=1000.0, duration=30.0, concurrency=2),
+        client_factory=lambda: BlockingClient(gate, counter, changed),
+    )
+    generator.start()
+    try:
+        with changed:
+            assert changed.wait_for(lambda: counter["in"] == 2, timeout=20)
+        ours = {
+            t.name: t.daemon
+            for t in threading.enumerate()
+            if t.name == "watchdog" or t.name.startswith("worker-")
+        }
+        assert ours == {"watchdog": True, "worker-1": True, "worker-2": True}
+    finally:
+        generator.request_stop()
+        gate.set()
+        generator.finish()
+
+
+def test_an_interval_is_counted_from_the_start_then_from_the_last_take():
+    clock = FakeClock()
+    generator = generator_for(clock)
+    clock.now += 2.5
+    stats, seconds = generator.take_interval()
+    assert stats.started == generator.started and seconds == pytest.approx(2.5)
+    clock.now += 1.0
+    _, seconds = generator.take_interval()
+    assert seconds == pytest.approx(1.0)
+    assert generator.total.started == generator.started
+
+
+def test_waiting_for_a_slot_waits_until_it_is_due_or_the_run_stops():
+    generator = loadgen.LoadGenerator(loadgen.Options(server_addrs=("http://x",), rate=1.0))
+    due = time.monotonic() + 0.2
+    assert generator._wait_until(due) is True
+    assert time.monotonic() >= due  # not a moment early
+    generator.request_stop()
+    assert generator._wait_until(time.monotonic() + 600) is False  # at once, not in 10 min
