@@ -58,7 +58,9 @@ def collect(prefixes: list[str]) -> dict[str, int | None]:
 def function_of(name: str) -> str:
     """apps.loadgen.loadgen.xǁStatsǁrecord_send__mutmut_4 -> apps.loadgen.loadgen Stats.record_send"""
     module, _, mangled = name.partition("__mutmut_")[0].rpartition(".")
-    return f"{module} {mangled.removeprefix('x_').strip('ǁ').replace('ǁ', '.')}"
+    # mutmut mangles a function as x_NAME and a method as xǁCLASSǁNAME
+    function = mangled.removeprefix("x_") if mangled.startswith("x_") else mangled[2:]
+    return f"{module} {function.replace('ǁ', '.')}"
 
 
 def main(argv: list[str]) -> int:
