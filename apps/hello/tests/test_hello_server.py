@@ -799,6 +799,29 @@ def test_drain_in_process_answers_what_it_received_and_closes_the_rest(caplog):
     assert drain_records(caplog, "Stopped") == [{"drained": True, "unfinished_requests": 0}]
 
 
+def test_a_request_the_loop_has_not_read_yet_keeps_its_connection_open(caplog):
+    # The request reaches the kernel, and the drain closes idle connections, before the
+    # event loop has read it: the connection looks idle, and only the kernel knows better.
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> tuple[int, dict[str, str], bytes]:
+        server = drain_server()
+        host, port = await server.start()
+        crossing = await asyncio.to_thread(kept_alive, host, port)
+        server.begin_drain("SIGTERM")
+        crossing.sendall(GET_HEAD + b"\r\n")  # from the loop's thread: it cannot read it yet
+        server._stop_accepting()
+        with crossing:
+            answer = await asyncio.to_thread(read_response, crossing)
+        await asyncio.wait_for(server.serve_until_stopped(), 10)
+        return answer
+
+    status, headers, body = asyncio.run(scenario())
+    assert (status, headers["connection"], body) == (200, "close", b"Hello World!\n")
+    [stopped_accepting] = drain_records(caplog, "Stopped accepting")
+    assert stopped_accepting["idle_closed"] == 0
+
+
 def test_a_second_signal_in_process_resets_what_is_left(caplog):
     caplog.set_level(logging.INFO, logger="hello")
 
