@@ -707,10 +707,11 @@ def format_report(url: str, label: str, figures: Mapping[str, Any]) -> str:
 
 def slot_count(duration: float, rate: float) -> int:
     """Slots in a run: slot i is due at i/rate, and only those due before the end count.
-    (A product like 0.1 * 30 = 3.0000000000000004 is taken as the whole number it means.)"""
+    (A product like 0.1 * 30 = 3.0000000000000004 is taken as the whole number it means.)
+    Slot 0 is due at the start, before any end: a run has at least one slot."""
     exact = duration * rate
     nearest = round(exact)
-    if math.isclose(exact, nearest, rel_tol=1e-9, abs_tol=1e-9):
+    if math.isclose(exact, nearest, rel_tol=1e-9):  # never to 0: exact > 0
         return nearest
     return math.ceil(exact)
 

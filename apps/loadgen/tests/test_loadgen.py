@@ -725,6 +725,10 @@ def test_a_run_in_process_sends_through_worker_threads_and_balances_its_counts(h
     assert generator.total_slots == 30
     assert total.sent >= 1 and total.sent + generator.dropped(generator.clock()) == 30
     assert total.statuses == {200: total.sent} and total.errors == 0
+    # Latency counts from the due time, service latency from the send: never less, and
+    # both well within a run that lasted under a minute.
+    latency, service = total.latency.summary_ms(), total.service_latency.summary_ms()
+    assert 0 < service["max"] <= latency["max"] < 60_000
     assert (abandoned, generator.in_flight(), generator._idle) == (0, 0, 0)
     assert 1 <= generator.workers_started == len(clients) <= 4
     assert all(client.closed for client in clients)

@@ -385,7 +385,10 @@ class FakeClock:
 
 @pytest.mark.parametrize(
     ("duration", "rate", "slots"),
-    [(3, 40, 120), (0.1, 30, 3), (1, 2.5, 3), (2, 2.5, 5), (1, 0.001, 1), (0.5, 3, 2), (1, 1, 1)],
+    [
+        *[(3, 40, 120), (0.1, 30, 3), (1, 2.5, 3), (2, 2.5, 5), (1, 0.001, 1), (0.5, 3, 2)],
+        *[(1, 1, 1), (1e-6, 0.001, 1), (1e-3, 1e-3, 1)],  # a product far below 1: slot 0 counts
+    ],
 )
 def test_slot_count_is_the_slots_due_before_the_end(duration, rate, slots):
     assert loadgen.slot_count(duration, rate) == slots
