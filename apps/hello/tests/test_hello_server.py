@@ -776,6 +776,9 @@ def test_drain_in_process_answers_what_it_received_and_closes_the_rest(caplog):
         server._stop_accepting()  # what the DRAIN_DELAY timer does
         assert not server.accepting
         assert await asyncio.to_thread(idle.recv, 1) == b""  # a clean end of stream
+        # A request that crosses that FIN is read and dropped, not reset: clients retry it.
+        idle.sendall(GET_HEAD + b"\r\n")
+        assert await asyncio.to_thread(idle.recv, 1) == b""
         with pytest.raises(OSError):  # no longer accepting
             await asyncio.to_thread(socket.create_connection, (host, port), 5)
         assert not server._stopped.done()  # one request is still to be answered
@@ -875,6 +878,28 @@ def test_drain_seconds_in_process_end_an_unfinished_request(caplog):
 
     asyncio.run(scenario())
     assert drain_records(caplog, "Stopped") == [{"drained": False, "unfinished_requests": 1}]
+
+
+def test_a_failed_connection_setup_is_logged_and_the_drain_goes_on(caplog):
+    caplog.set_level(logging.INFO, logger="hello")
+
+    async def scenario() -> None:
+        server = drain_server()
+        await server.start()
+        outcomes = [server.loop.create_future() for _ in range(3)]
+        outcomes[0].set_exception(OSError(107, "Transport endpoint is not connected"))
+        outcomes[1].cancel()
+        outcomes[2].set_result(None)
+        server._stop_accepting()  # no connection is left: it would stop but for these
+        server._handshakes.update(outcomes)
+        for outcome in outcomes:
+            server._handshake_done(outcome)
+        await asyncio.wait_for(server.serve_until_stopped(), 10)
+        assert not server._handshakes
+
+    asyncio.run(scenario())
+    failures = drain_records(caplog, "connection setup failed")
+    assert failures == [{"error": "OSError(107, 'Transport endpoint is not connected')"}]
 
 
 def test_drain_timeout_bounds_the_wait():

@@ -673,10 +673,13 @@ def test_workers_and_the_watchdog_are_named_daemon_threads():
             if t.name == "watchdog" or t.name.startswith("worker-")
         }
         assert ours == {"watchdog": True, "worker-1": True, "worker-2": True}
+        [watchdog] = [t for t in threading.enumerate() if t.name == "watchdog"]
     finally:
         generator.request_stop()
         gate.set()
         generator.finish()
+    watchdog.join(10)
+    assert not watchdog.is_alive()  # finish() ends it
 
 
 def test_an_interval_is_counted_from_the_start_then_from_the_last_take():
@@ -698,3 +701,13 @@ def test_waiting_for_a_slot_waits_until_it_is_due_or_the_run_stops():
     assert time.monotonic() >= due  # not a moment early
     generator.request_stop()
     assert generator._wait_until(time.monotonic() + 600) is False  # at once, not in 10 min
+
+
+def test_elapsed_runs_with_the_clock_until_the_end_of_sending():
+    clock = FakeClock()
+    generator = generator_for(clock, duration=None)
+    clock.now += 2.0
+    assert generator.elapsed(clock.now) == pytest.approx(2.0)
+    generator.request_stop()
+    clock.now += 5.0
+    assert generator.elapsed(clock.now) == pytest.approx(2.0)
