@@ -801,6 +801,7 @@ def test_drain_in_process_answers_what_it_received_and_closes_the_rest(caplog):
     [stopped_accepting] = drain_records(caplog, "Stopped accepting")
     assert stopped_accepting == {"connections": 2, "idle_closed": 1, "unfinished_requests": 1}
     assert drain_records(caplog, "Stopped") == [{"drained": True, "unfinished_requests": 0}]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_a_request_the_loop_has_not_read_yet_keeps_its_connection_open(caplog):
