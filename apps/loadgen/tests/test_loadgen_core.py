@@ -3,10 +3,12 @@ the slot schedule, late and error counting, the split verdict. No processes, no 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -612,23 +614,32 @@ class BlockingClient:
         pass
 
 
-def test_workers_start_only_when_all_are_busy_and_never_past_the_cap():
+@contextlib.contextmanager
+def all_workers_busy(concurrency: int) -> Iterator[loadgen.LoadGenerator]:
+    """A run whose `concurrency` workers each hold a request, until the block ends."""
     gate, counter, changed = threading.Event(), {"in": 0}, threading.Condition()
     generator = loadgen.LoadGenerator(
-        loadgen.Options(server_addrs=("http://x",), rate=1000.0, duration=30.0, concurrency=3),
+        loadgen.Options(
+            server_addrs=("http://x",), rate=1000.0, duration=30.0, concurrency=concurrency
+        ),
         client_factory=lambda: BlockingClient(gate, counter, changed),
     )
     generator.start()
     try:
         with changed:
-            assert changed.wait_for(lambda: counter["in"] == 3, timeout=20)
-        # Every worker is busy and the cap is reached: the schedule waits, no fourth starts.
-        assert generator.workers_started == 3
-        assert generator.in_flight() == 3
+            assert changed.wait_for(lambda: counter["in"] == concurrency, timeout=20)
+        yield generator
     finally:
         generator.request_stop()
         gate.set()
         generator.finish()
+
+
+def test_workers_start_only_when_all_are_busy_and_never_past_the_cap():
+    with all_workers_busy(3) as generator:
+        # Every worker is busy and the cap is reached: the schedule waits, no fourth starts.
+        assert generator.workers_started == 3
+        assert generator.in_flight() == 3
     assert generator.workers_started == 3
     assert generator.total.sent == 3
 
@@ -658,15 +669,7 @@ def test_a_stop_before_the_start_makes_no_client_and_no_worker():
 
 def test_workers_and_the_watchdog_are_named_daemon_threads():
     # Daemons: a request still in flight when the run ends must not keep the process up.
-    gate, counter, changed = threading.Event(), {"in": 0}, threading.Condition()
-    generator = loadgen.LoadGenerator(
-        loadgen.Options(server_addrs=("http://x",), rate=1000.0, duration=30.0, concurrency=2),
-        client_factory=lambda: BlockingClient(gate, counter, changed),
-    )
-    generator.start()
-    try:
-        with changed:
-            assert changed.wait_for(lambda: counter["in"] == 2, timeout=20)
+    with all_workers_busy(2):
         ours = {
             t.name: t.daemon
             for t in threading.enumerate()
@@ -674,10 +677,6 @@ def test_workers_and_the_watchdog_are_named_daemon_threads():
         }
         assert ours == {"watchdog": True, "worker-1": True, "worker-2": True}
         [watchdog] = [t for t in threading.enumerate() if t.name == "watchdog"]
-    finally:
-        generator.request_stop()
-        gate.set()
-        generator.finish()
     watchdog.join(10)
     assert not watchdog.is_alive()  # finish() ends it
 
