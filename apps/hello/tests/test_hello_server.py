@@ -745,6 +745,14 @@ def kept_alive(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def half_received(server, host: str, port: int) -> socket.socket:
+    """A kept-alive connection whose next request the server has read only the head of."""
+    sock = await asyncio.to_thread(kept_alive, host, port)
+    sock.sendall(GET_HEAD)  # no blank line: the head is not complete
+    await until(lambda: any(conn.buffer for conn in server.connections))
+    return sock
+
+
 def one_request(host: str, port: int, path: str) -> tuple[int, dict[str, str], bytes]:
     with socket.create_connection((host, port), timeout=10) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
@@ -833,9 +841,7 @@ def test_a_second_signal_in_process_resets_what_is_left(caplog):
     async def scenario() -> None:
         server = drain_server()
         host, port = await server.start()
-        half = await asyncio.to_thread(kept_alive, host, port)
-        half.sendall(GET_HEAD)
-        await until(lambda: any(conn.buffer for conn in server.connections))
+        half = await half_received(server, host, port)
         server.begin_drain("SIGTERM")
         server.begin_drain("SIGTERM")
         await asyncio.wait_for(server.serve_until_stopped(), 10)
@@ -869,9 +875,7 @@ def test_drain_seconds_in_process_end_an_unfinished_request(caplog):
     async def scenario() -> None:
         server = drain_server(drain_seconds=0.05)
         host, port = await server.start()
-        half = await asyncio.to_thread(kept_alive, host, port)
-        half.sendall(GET_HEAD)
-        await until(lambda: any(conn.buffer for conn in server.connections))
+        half = await half_received(server, host, port)
         server.begin_drain("SIGTERM")
         server._stop_accepting()
         await asyncio.wait_for(server.serve_until_stopped(), 30)
